@@ -63,3 +63,28 @@ export type {
   Upstream,
 } from './postgres.js';
 export { slotNameForMember } from './postgres.js';
+export type { DynamicConfig, Timing } from './dynamic-config.js';
+export { DYNAMIC_DEFAULTS, TIMING_MINIMUMS, normalizeTiming, resolveDynamicConfig } from './dynamic-config.js';
+export type {
+  DcsOutcome,
+  Effect,
+  EffectHandlers,
+  EffectKind,
+  EffectOf,
+  EffectResult,
+  PeerStatus,
+  TaskKind,
+  TaskSpec,
+  TaskState,
+} from './ha/effects.js';
+export { perform, interpret } from './ha/effects.js';
+export type { Decision, DecisionReason, IneligibleReason } from './ha/decision.js';
+export { decision } from './ha/decision.js';
+export type { CycleInput, CycleResult, HaMemory, HaSettings } from './ha/cycle.js';
+export { INITIAL_MEMORY, haCycle, memberData, upstreamOf } from './ha/cycle.js';
+export { shutdownSequence } from './ha/shutdown.js';
+
+/** The Patroni version pgwarden speaks for: published in member data and `/patroni` so Patroni peers and tools treat it as a peer. */
+export const PATRONI_COMPAT_VERSION = '4.1.4';
+/** pgwarden's own version. */
+export const PGWARDEN_VERSION = '0.1.0';

@@ -1,0 +1,76 @@
+/** Why a cycle did what it did: one typed reason per branch, carried into the log line, the REST API and metrics. */
+
+export type DecisionReason =
+  // store not reachable
+  | 'dcs_unreachable'
+  | 'dcs_unreachable_keeping_primary'
+  | 'dcs_unreachable_demoted'
+  // long tasks
+  | 'task_running'
+  | 'task_running_lock_renewed'
+  | 'bootstrap_succeeded'
+  | 'bootstrap_failed'
+  | 'bootstrap_lock_not_taken'
+  | 'task_succeeded'
+  | 'task_failed'
+  | 'start_failed_released_lock'
+  | 'rewind_failed'
+  | 'rewind_failed_reinitializing'
+  // empty data directory
+  | 'data_directory_inaccessible'
+  | 'bootstrap_started'
+  | 'bootstrap_lost_race'
+  | 'clone_started'
+  | 'waiting_for_leader_to_bootstrap'
+  | 'released_lock_without_data'
+  // an existing data directory
+  | 'system_id_mismatch'
+  | 'replica_without_initialize'
+  | 'starting_primary'
+  | 'starting_replica'
+  | 'rewind_started'
+  | 'reinitialize_started'
+  | 'postgres_not_ready'
+  // the leader race
+  | 'acquired_lock_promoting'
+  | 'acquired_lock_as_primary'
+  | 'promotion_failed'
+  | 'race_lost'
+  | 'not_candidate'
+  // holding the lock
+  | 'leader_lock_renewed'
+  | 'promoted_holding_lock'
+  | 'lock_lost_demoted'
+  | 'lock_lost_not_primary'
+  // following
+  | 'following_leader'
+  | 'following_new_leader'
+  | 'follow_failed'
+  | 'demoted_other_leader'
+  | 'stopping_for_rewind'
+  | 'waiting_for_leader_member'
+  // graceful stop
+  | 'shutdown_released_lock'
+  | 'shutdown_kept_lock'
+  | 'shutdown_complete';
+
+/** Why a member did not take part in the leader race. */
+export type IneligibleReason =
+  | 'nofailover'
+  | 'postgres_not_running'
+  | 'lagging'
+  | 'timeline_behind'
+  | 'peer_is_primary'
+  | 'peer_ahead'
+  | 'peer_preferred';
+
+export interface Decision {
+  readonly reason: DecisionReason;
+  /** One sentence for the log line, saying what was decided and why. */
+  readonly message: string;
+  readonly ineligible?: IneligibleReason;
+}
+
+export function decision(reason: DecisionReason, message: string, ineligible?: IneligibleReason): Decision {
+  return ineligible ? { reason, message, ineligible } : { reason, message };
+}

@@ -1,0 +1,93 @@
+/**
+ * What one HA cycle asks the world to do. The cycle yields an effect and receives its result; the agent's
+ * runtime carries effects out against real plugins, tests and the simulator against scripted answers.
+ */
+import type { Cluster, ClusterStatus, MemberData, Tags, TimelineHistoryEntry, ValueVersion } from '../model.js';
+import type { PostgresObservation, StopMode, Upstream } from '../postgres.js';
+
+/** A store operation either answered or the store could not be reached. */
+export type DcsOutcome<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
+
+/** Long operations run in the background; the cycle starts them and sees their state on later cycles. */
+export type TaskSpec =
+  | { readonly kind: 'bootstrap' }
+  | { readonly kind: 'clone'; readonly source: Upstream }
+  | { readonly kind: 'rewind'; readonly source: Upstream }
+  | { readonly kind: 'reinitialize'; readonly source: Upstream }
+  | {
+      readonly kind: 'start';
+      readonly role: 'primary' | 'replica';
+      readonly upstream: Upstream | null;
+      readonly timeout: number;
+    };
+
+export type TaskKind = TaskSpec['kind'];
+
+export type TaskState =
+  | { readonly kind: TaskKind; readonly state: 'running'; readonly startedAt: number }
+  | { readonly kind: TaskKind; readonly state: 'succeeded'; readonly startedAt: number }
+  | { readonly kind: TaskKind; readonly state: 'failed'; readonly startedAt: number; readonly error: string };
+
+/** What a member said about itself over its REST API (`GET /patroni`). */
+export type PeerStatus =
+  | {
+      readonly name: string;
+      readonly reachable: true;
+      readonly role: string | null;
+      readonly state: string | null;
+      readonly walPosition: number;
+      readonly timeline: number | null;
+      readonly tags: Tags;
+      readonly watchdogFailed: boolean;
+    }
+  | { readonly name: string; readonly reachable: false; readonly error: string };
+
+interface EffectSpecs {
+  'pg.observe': { args: object; result: PostgresObservation };
+  'pg.promote': { args: object; result: boolean };
+  'pg.stop': { args: { mode: StopMode }; result: boolean };
+  'pg.follow': { args: { upstream: Upstream | null }; result: { changed: boolean; restarted: boolean } | null };
+  'pg.syncSlots': { args: { names: readonly string[] }; result: boolean };
+  'pg.timelineHistory': { args: { timeline: number }; result: Array<[number, number, string]> | null };
+  'dcs.load': { args: object; result: DcsOutcome<Cluster> };
+  'dcs.acquireLeader': { args: object; result: DcsOutcome<boolean> };
+  'dcs.renewLeader': { args: object; result: DcsOutcome<boolean> };
+  'dcs.releaseLeader': { args: object; result: DcsOutcome<boolean> };
+  'dcs.touchMember': { args: { data: MemberData }; result: DcsOutcome<boolean> };
+  'dcs.initialize': { args: { create: boolean; sysid: string }; result: DcsOutcome<boolean> };
+  'dcs.cancelInitialization': { args: object; result: DcsOutcome<boolean> };
+  'dcs.setConfig': { args: { data: Record<string, unknown>; expected: ValueVersion | null }; result: DcsOutcome<boolean> };
+  'dcs.clearFailover': { args: { expected: ValueVersion }; result: DcsOutcome<boolean> };
+  'dcs.setHistory': { args: { lines: readonly TimelineHistoryEntry[] }; result: DcsOutcome<boolean> };
+  'dcs.writeStatus': { args: { status: ClusterStatus }; result: DcsOutcome<boolean> };
+  'task.start': { args: { task: TaskSpec }; result: boolean };
+  'peers.probe': { args: { members: ReadonlyArray<{ name: string; apiUrl: string }> }; result: PeerStatus[] };
+}
+
+export type EffectKind = keyof EffectSpecs;
+export type EffectOf<K extends EffectKind> = { readonly kind: K } & Readonly<EffectSpecs[K]['args']>;
+export type Effect = { [K in EffectKind]: EffectOf<K> }[EffectKind];
+export type EffectResult<K extends EffectKind> = EffectSpecs[K]['result'];
+
+/** How a runtime carries out each kind of effect. */
+export type EffectHandlers = { [K in EffectKind]: (effect: EffectOf<K>) => Promise<EffectResult<K>> };
+
+/** Yields one effect and returns its result, typed by the effect's kind. */
+export function* perform<K extends EffectKind>(
+  kind: K,
+  args: EffectSpecs[K]['args'],
+): Generator<Effect, EffectResult<K>, unknown> {
+  const effect = { ...args, kind } as EffectOf<K>;
+  return (yield effect as Effect) as EffectResult<K>;
+}
+
+/** Drives a cycle (or any effect generator) to its end with the given handlers. */
+export async function interpret<T>(cycle: Generator<Effect, T, unknown>, handlers: EffectHandlers): Promise<T> {
+  let step = cycle.next();
+  while (!step.done) {
+    const effect = step.value;
+    const handler = handlers[effect.kind] as (effect: Effect) => Promise<unknown>;
+    step = cycle.next(await handler(effect));
+  }
+  return step.value;
+}

@@ -1,0 +1,27 @@
+/**
+ * Graceful stop (SIGTERM): stop PostgreSQL first, then release the lock, so a replica can take over at once
+ * instead of waiting for the lock to expire, and never while this primary still accepts writes.
+ */
+import type { Decision } from './decision.js';
+import { decision } from './decision.js';
+import type { Effect } from './effects.js';
+import { perform } from './effects.js';
+import type { HaMemory } from './cycle.js';
+
+export function* shutdownSequence(input: { memory: HaMemory; now: number }): Generator<Effect, Decision, unknown> {
+  const pg = yield* perform('pg.observe', {});
+  if (pg.running) {
+    const stopped = yield* perform('pg.stop', { mode: 'fast' });
+    if (!stopped) {
+      // Keeping the lock is safer than handing it over while our postmaster may still take writes.
+      return decision('shutdown_kept_lock', 'postgres did not stop: keeping the leader lock until it expires');
+    }
+  }
+  const holdsLock = input.memory.lockValidUntil !== null && input.memory.lockValidUntil > input.now;
+  if (holdsLock) {
+    const released = yield* perform('dcs.releaseLeader', {});
+    if (released.ok && released.value) return decision('shutdown_released_lock', 'postgres stopped; released the leader lock');
+    return decision('shutdown_kept_lock', 'postgres stopped; the leader lock could not be released and will expire');
+  }
+  return decision('shutdown_complete', 'postgres stopped');
+}
