@@ -1,0 +1,378 @@
+/**
+ * The reference agent: wires the configured DCS plugin, the PostgreSQL driver and the REST API around the
+ * core's HA cycle, and runs it every loop_wait until the signal aborts.
+ */
+import type {
+  Clock,
+  Cluster,
+  CycleResult,
+  Dcs,
+  EffectHandlers,
+  HaMemory,
+  HaSettings,
+  Logger,
+  PeerStatus,
+  TaskSpec,
+  Timing,
+  Upstream,
+} from '@pgwarden/core';
+import {
+  INITIAL_MEMORY,
+  PATRONI_COMPAT_VERSION,
+  PGWARDEN_VERSION,
+  PgwardenError,
+  haCycle,
+  interpret,
+  shutdownSequence,
+} from '@pgwarden/core';
+import type { PgwardenConfig } from '@pgwarden/config';
+import { parseHostPort } from '@pgwarden/config';
+import type { PostgresDriver } from '@pgwarden/postgres-driver';
+import { createPostgresDriver } from '@pgwarden/postgres-driver';
+import type { NodeSnapshot, RestApiNode, RestApiServer } from '@pgwarden/rest-api';
+import { createRestApiHandler, fetchMemberStatus, startRestApiServer } from '@pgwarden/rest-api';
+import { createDcs } from './dcs-loader.js';
+import { driverOptions, haSettings, initialTiming, mergedParameters } from './settings.js';
+import { TaskRunner } from './tasks.js';
+
+export interface AgentDeps {
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** Aborting it stops the agent gracefully (SIGTERM). */
+  readonly signal: AbortSignal;
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Overrides for tests and embedders; by default the configured plugin and the real driver. */
+  readonly dcs?: Dcs;
+  readonly postgres?: PostgresDriver;
+}
+
+const PEER_TIMEOUT_MS = 2000;
+const DCS_RETRY_AT_START_MS = 5000;
+
+/** Runs until `deps.signal` aborts; resolves after the graceful stop. Throws only for problems at start-up. */
+export async function runAgent(config: PgwardenConfig, deps: AgentDeps): Promise<void> {
+  const { clock, logger, signal } = deps;
+  const env = deps.env ?? process.env;
+  const settings = haSettings(config, env);
+  const timing = initialTiming(config, env);
+
+  // Closed in reverse order on the way out, whatever happens.
+  const owned: AsyncDisposable[] = [];
+  try {
+    const dcs =
+      deps.dcs ??
+      own(
+        await createDcs(
+          config,
+          {
+            scope: config.scope,
+            namespace: config.namespace,
+            name: config.name,
+            ttl: timing.ttl,
+            retryTimeout: timing.retryTimeout,
+            onMalformed: ({ key, reason }) => logger.log('warn', `skipping malformed value of ${key}: ${reason}`),
+          },
+          logger,
+        ),
+      );
+    const postgres = deps.postgres ?? own(createPostgresDriver(driverOptions(config, env, logger)));
+    await runLoop({ config, deps, settings, timing, dcs, postgres, own });
+  } finally {
+    for (const resource of owned.reverse()) await Promise.resolve(resource[Symbol.asyncDispose]()).catch(() => undefined);
+  }
+
+  function own<T extends AsyncDisposable>(resource: T): T {
+    owned.push(resource);
+    return resource;
+  }
+
+}
+
+interface LoopParts {
+  readonly config: PgwardenConfig;
+  readonly deps: AgentDeps;
+  readonly settings: HaSettings;
+  readonly timing: Timing;
+  readonly dcs: Dcs;
+  readonly postgres: PostgresDriver;
+  readonly own: <T extends AsyncDisposable>(resource: T) => T;
+}
+
+async function runLoop(parts: LoopParts): Promise<void> {
+  const { config, deps, settings, dcs, postgres, own } = parts;
+  const { clock, logger, signal } = deps;
+  let timing = parts.timing;
+  await refuseDuplicateName(dcs, config.name, logger, clock, signal);
+
+  let memory: HaMemory = INITIAL_MEMORY;
+  let last: CycleResult | null = null;
+  const startedAt = clock.now();
+  let lastCycleAt: number | null = startedAt;
+  let appliedParameters = JSON.stringify(mergedParameters(config.bootstrap.dcs.postgresql?.parameters ?? {}, config));
+
+  const tasks = new TaskRunner((spec, taskSignal) => runTask(spec, postgres, logger, taskSignal), clock);
+
+  const node: RestApiNode = {
+    snapshot: (): NodeSnapshot => {
+      const now = clock.now();
+      const cluster = last?.cluster ?? null;
+      return {
+        name: config.name,
+        scope: config.scope,
+        patroniVersion: PATRONI_COMPAT_VERSION,
+        pgwardenVersion: PGWARDEN_VERSION,
+        state: last?.state ?? 'unknown',
+        role: last?.role ?? 'uninitialized',
+        postgres: last?.postgres ?? null,
+        holdsValidLock: memory.lockValidUntil !== null && memory.lockValidUntil > now,
+        isStandbyCluster: false,
+        clusterUnlocked: cluster !== null && cluster.leader === null,
+        paused: last?.dynamic.pause ?? false,
+        failsafeActive: false,
+        dcsLastSeen: memory.lastDcsContact === null ? null : Math.floor(memory.lastDcsContact / 1000),
+        lastCycleAt,
+        now,
+        ttl: timing.ttl,
+        loopWait: timing.loopWait,
+        maximumLagOnFailover: last?.dynamic.maximumLagOnFailover ?? 1_048_576,
+        tags: settings.tags,
+        cluster,
+        pendingRestart: last?.postgres.pendingRestart ?? false,
+        watchdogFailed: false,
+      };
+    },
+    loadCluster: () => dcs.loadCluster(),
+  };
+
+  const listen = parseHostPort(config.restapi.listen);
+  const server: RestApiServer = own(
+    await startRestApiServer({
+      host: listen.host,
+      port: listen.port,
+      handler: createRestApiHandler({ node, logger }),
+    }),
+  );
+  logger.log('info', `pgwarden ${PGWARDEN_VERSION} started: member ${config.name} of cluster ${config.scope}`, {
+    restapi: config.restapi.listen,
+    dcs: dcs.kind,
+  });
+
+  const handlers = effectHandlers(dcs, postgres, tasks, timing);
+  let wake: (() => void) | null = null;
+  tasks.onFinish(() => wake?.());
+
+  while (!signal.aborted) {
+    const cycleStart = clock.now();
+    try {
+      const result = await interpret(haCycle({ settings, memory, now: cycleStart, task: tasks.take() }), handlers);
+      memory = result.memory;
+      last = result;
+      lastCycleAt = clock.now();
+      logCycle(logger, config.name, result);
+      if (result.dynamic.timing.ttl !== timing.ttl || result.dynamic.timing.retryTimeout !== timing.retryTimeout) {
+        dcs.setTiming({ ttl: result.dynamic.timing.ttl, retryTimeout: result.dynamic.timing.retryTimeout });
+      }
+      timing = result.dynamic.timing;
+      handlers.setTiming(timing);
+      for (const warning of result.dynamic.warnings) logger.log('warn', warning);
+      const wanted = JSON.stringify(mergedParameters(result.dynamic.parameters, config));
+      if (wanted !== appliedParameters && result.postgres.dataDirectory === 'initialized' && !tasks.runningKind()) {
+        appliedParameters = wanted;
+        await applyParameters(postgres, JSON.parse(wanted) as Record<string, string | number | boolean>, logger);
+      }
+      const took = clock.now() - cycleStart;
+      if (took > timing.loopWait * 1000) logger.log('warn', `loop time exceeded: the cycle took ${took} ms`);
+      if (result.wakeSoon) continue;
+    } catch (error) {
+      // Anything unexpected is a bug to report, never a reason to exit.
+      logger.log('error', `HA cycle failed: ${describe(error)}`);
+    }
+    await waitForNextCycle();
+  }
+
+  logger.log('info', 'stopping: shutting down postgres, then releasing the leader lock');
+  await tasks.cancel();
+  const stopDecision = await interpret(shutdownSequence({ memory, now: clock.now() }), handlers).catch(
+    (error: unknown) => ({ message: `graceful stop failed: ${describe(error)}` }),
+  );
+  logger.log('info', stopDecision.message);
+  await server.close();
+
+  async function waitForNextCycle(): Promise<void> {
+    const waitController = new AbortController();
+    const onAbort = () => waitController.abort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    const waiters: Promise<unknown>[] = [
+      clock.sleep(timing.loopWait * 1000, waitController.signal).catch(() => undefined),
+      new Promise<void>((resolve) => {
+        wake = resolve;
+      }),
+    ];
+    const cluster = last?.cluster;
+    if (cluster?.leader && !last?.holdsLock) {
+      waiters.push(
+        dcs.watchLeader(cluster.leader.version, timing.loopWait * 1000, waitController.signal).catch(() => clock.sleep(timing.loopWait * 1000, waitController.signal).catch(() => undefined)),
+      );
+    }
+    try {
+      await Promise.race(waiters);
+    } finally {
+      wake = null;
+      signal.removeEventListener('abort', onAbort);
+      waitController.abort();
+    }
+  }
+}
+
+/** Each cycle's one line: who holds the lock, who I am, and what was decided and why. */
+function logCycle(logger: Logger, name: string, result: CycleResult): void {
+  const level = result.decision.reason.includes('failed') || result.decision.reason === 'system_id_mismatch' ? 'warn' : 'info';
+  const prefix = result.dynamic.pause ? 'PAUSE: ' : '';
+  logger.log(level, `${prefix}Lock owner: ${result.lockOwner ?? 'none'}; I am ${name}: ${result.decision.message}`, {
+    reason: result.decision.reason,
+  });
+}
+
+async function applyParameters(
+  postgres: PostgresDriver,
+  parameters: Record<string, string | number | boolean>,
+  logger: Logger,
+): Promise<void> {
+  try {
+    const applied = await postgres.applySettings({ parameters });
+    if (applied.changed.length) logger.log('info', `postgres parameters changed: ${applied.changed.join(', ')}`);
+    if (applied.pendingRestart.length) logger.log('info', `pending restart for: ${applied.pendingRestart.join(', ')}`);
+    if (applied.rejected.length) logger.log('warn', `unknown postgres parameters ignored: ${applied.rejected.join(', ')}`);
+  } catch (error) {
+    logger.log('warn', `could not apply postgres parameters: ${describe(error)}`);
+  }
+}
+
+/** Patroni's start-up check: a live member answering under our name means a second agent was started by mistake. */
+async function refuseDuplicateName(dcs: Dcs, name: string, logger: Logger, clock: Clock, signal: AbortSignal): Promise<void> {
+  let cluster: Cluster | null = null;
+  while (!cluster && !signal.aborted) {
+    try {
+      cluster = await dcs.loadCluster({ signal });
+    } catch (error) {
+      logger.log('warn', `waiting for the DCS: ${describe(error)}`);
+      await clock.sleep(DCS_RETRY_AT_START_MS, signal).catch(() => undefined);
+    }
+  }
+  const existing = cluster?.members.find((member) => member.name === name);
+  const apiUrl = existing?.data.api_url;
+  if (typeof apiUrl !== 'string') return;
+  const liveness = new URL(apiUrl);
+  liveness.pathname = '/liveness';
+  const answer = await fetch(liveness, { signal: AbortSignal.any([signal, AbortSignal.timeout(PEER_TIMEOUT_MS)]) }).catch(() => null);
+  if (answer?.ok) {
+    throw new PgwardenError('agent', 'DUPLICATE_MEMBER', `there is already a member named ${name} running (its REST API at ${apiUrl} answers)`);
+  }
+}
+
+function effectHandlers(dcs: Dcs, postgres: PostgresDriver, tasks: TaskRunner, initial: Timing): EffectHandlers & { setTiming(timing: Timing): void } {
+  let timing = initial;
+  const attempt = async <T>(operation: () => Promise<T>) => {
+    try {
+      return { ok: true as const, value: await operation() };
+    } catch (error) {
+      return { ok: false as const, error: describe(error) };
+    }
+  };
+  const orNull = async <T>(operation: () => Promise<T>): Promise<T | null> => operation().catch(() => null);
+  return {
+    setTiming(next: Timing) {
+      timing = next;
+    },
+    'pg.observe': () => postgres.observe(),
+    'pg.promote': () => postgres.promote({ timeout: Math.max(timing.loopWait, 10) }).catch(() => false),
+    'pg.stop': ({ mode }) => postgres.stop({ mode }).catch(() => false),
+    'pg.follow': ({ upstream }) => orNull(() => postgres.follow(upstream)),
+    'pg.syncSlots': async ({ names }) => (await orNull(() => postgres.syncReplicationSlots(names).then(() => true))) ?? false,
+    'pg.timelineHistory': ({ timeline }) => orNull(() => postgres.readTimelineHistory(timeline)),
+    'dcs.load': () => attempt(() => dcs.loadCluster()),
+    'dcs.acquireLeader': () => attempt(() => dcs.acquireLeader()),
+    'dcs.renewLeader': () => attempt(() => dcs.renewLeader()),
+    'dcs.releaseLeader': () => attempt(() => dcs.releaseLeader()),
+    'dcs.touchMember': ({ data }) => attempt(() => dcs.touchMember(data)),
+    'dcs.initialize': ({ create, sysid }) => attempt(() => dcs.initialize({ create, sysid })),
+    'dcs.cancelInitialization': () => attempt(() => dcs.cancelInitialization()),
+    'dcs.setConfig': ({ data, expected }) => attempt(() => dcs.setConfig(data, expected)),
+    'dcs.clearFailover': ({ expected }) => attempt(() => dcs.setFailover(null, expected)),
+    'dcs.setHistory': ({ lines }) => attempt(() => dcs.setHistory(lines)),
+    'dcs.writeStatus': ({ status }) => attempt(() => dcs.writeStatus(status)),
+    'task.start': ({ task }) => Promise.resolve(tasks.start(task)),
+    'peers.probe': ({ members }) => Promise.all(members.map(({ name, apiUrl }) => probePeer(name, apiUrl))),
+  };
+}
+
+async function probePeer(name: string, apiUrl: string): Promise<PeerStatus> {
+  const answer = await fetchMemberStatus(apiUrl, { timeoutMs: PEER_TIMEOUT_MS });
+  if (!answer.reachable) return { name, reachable: false, error: answer.error };
+  const status = answer.status;
+  return {
+    name,
+    reachable: true,
+    role: status.role,
+    state: status.state,
+    walPosition: status.walPosition,
+    timeline: status.timeline,
+    tags: status.tags,
+    watchdogFailed: status.watchdogFailed,
+  };
+}
+
+/** The long operations, each reporting progress so a user can follow a basebackup or a rewind. */
+async function runTask(spec: TaskSpec, postgres: PostgresDriver, logger: Logger, signal: AbortSignal): Promise<void> {
+  const progress = (message: string, fields?: Record<string, unknown>) => logger.log('info', `${spec.kind}: ${message}`, fields);
+  const startReplica = async (upstream: Upstream | null, timeout: number) => {
+    if (!(await postgres.start({ role: 'replica', upstream, timeout, signal }))) throw new Error('postgres did not start');
+  };
+  switch (spec.kind) {
+    case 'bootstrap':
+      try {
+        await postgres.bootstrap({ progress, signal });
+      } catch (error) {
+        progress('failed: removing the half-initialized data directory');
+        await postgres.stop({ mode: 'immediate' }).catch(() => false);
+        await postgres.removeDataDirectory().catch(() => undefined);
+        throw error;
+      }
+      return;
+    case 'clone':
+      try {
+        await postgres.cloneFrom(spec.source, { progress, signal });
+      } catch (error) {
+        await postgres.removeDataDirectory().catch(() => undefined);
+        throw error;
+      }
+      progress(`starting as a replica of ${spec.source.name}`);
+      return startReplica(spec.source, 60);
+    case 'rewind': {
+      const { rewound } = await postgres.rewindFrom(spec.source, { progress, signal });
+      progress(rewound ? `rewound; starting as a replica of ${spec.source.name}` : `no rewind needed; starting as a replica of ${spec.source.name}`);
+      return startReplica(spec.source, 60);
+    }
+    case 'reinitialize':
+      progress('stopping postgres and removing the data directory');
+      await postgres.stop({ mode: 'immediate' }).catch(() => false);
+      await postgres.removeDataDirectory();
+      try {
+        await postgres.cloneFrom(spec.source, { progress, signal });
+      } catch (error) {
+        await postgres.removeDataDirectory().catch(() => undefined);
+        throw error;
+      }
+      return startReplica(spec.source, 60);
+    case 'start':
+      progress(`starting postgres as ${spec.role}${spec.upstream ? ` following ${spec.upstream.name}` : ''}`);
+      if (!(await postgres.start({ role: spec.role, upstream: spec.upstream, timeout: spec.timeout, signal }))) {
+        throw new Error(`postgres did not accept connections within ${spec.timeout}s`);
+      }
+      return;
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,68 @@
+export type { ConfigIssue, ConfigSource, ConfigWarning } from './errors.js';
+export { ConfigError, ENVIRONMENT_SOURCE, formatIssue } from './errors.js';
+export type { HostPort, ListenAddresses } from './hostport.js';
+export { formatHostPort, parseHostPort, parseListen, tryParseHostPort, tryParseListen } from './hostport.js';
+export type { Environment, EnvironmentConfig } from './env.js';
+export {
+  buildEnvironmentConfig,
+  CONFIGURATION_ENV_VAR,
+  ENV_PREFIX,
+  parseBoolean,
+  parseInteger,
+  parseListValue,
+  parseMappingValue,
+} from './env.js';
+export type { ConfigResult, LoadConfigOptions, ParseConfigOptions } from './load.js';
+export { loadConfig, loadConfigWithWarnings, parseConfig, parseConfigWithWarnings } from './load.js';
+export type { ValidateOptions, ValidationResult } from './validate.js';
+export {
+  DCS_KINDS,
+  RESERVED_MEMBER_NAME,
+  validateConfig,
+  validateConfigWithWarnings,
+  validateDynamicConfig,
+} from './validate.js';
+export type {
+  DynamicConfigOptions,
+  EffectiveDynamicConfig,
+  NormalizedTiming,
+  Timing,
+  TimingOptions,
+} from './timing.js';
+export {
+  ALLOW_SHORT_TTL_ENV_VAR,
+  DYNAMIC_CONFIG_DEFAULTS,
+  normalizeTiming,
+  resolveDynamicConfig,
+  TIMING_MINIMUMS,
+  timingOptionsFromEnv,
+  toDynamicConfig,
+  toDynamicConfigWithWarnings,
+} from './timing.js';
+export { REDACTED, redactConfig } from './redact.js';
+export type { DcsSelection } from './dcs.js';
+export { etcdEndpoints, selectDcs } from './dcs.js';
+export type {
+  BootstrapConfig,
+  CitusConfig,
+  CtlConfig,
+  DcsKind,
+  DynamicConfig,
+  DynamicPostgresqlConfig,
+  EtcdConfig,
+  HttpAuthentication,
+  InitdbOption,
+  LogConfig,
+  LogLevelName,
+  OpaqueDcsConfig,
+  ParameterValue,
+  PgwardenConfig,
+  PostgresAuthentication,
+  PostgresqlCallbacks,
+  PostgresqlConfig,
+  PostgresUser,
+  RestApiConfig,
+  TagsConfig,
+  WatchdogConfig,
+  WatchdogMode,
+} from './types.js';

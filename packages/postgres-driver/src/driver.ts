@@ -1,0 +1,1072 @@
+import { chmod, chown, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { homedir, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { Client, escapeIdentifier, escapeLiteral } from 'pg';
+import {
+  PgwardenError,
+  parseLsn,
+  silentLogger,
+  slotNameForMember,
+  type Clock,
+  type ControlState,
+  type DataDirectoryState,
+  type Logger,
+  type PostgresController,
+  type PostgresObservation,
+  type Progress,
+  type ReplicationRow,
+  type StartOptions,
+  type StopMode,
+  type Upstream,
+} from '@pgwarden/core';
+import {
+  DEFAULT_PG_HBA,
+  buildConninfo,
+  buildPgHba,
+  buildPostgresqlConf,
+  formatConfValue,
+  initdbArguments,
+  managedParameters,
+  needsCrashRecovery,
+  parseConninfo,
+  parseControlData,
+  parsePostgresqlConf,
+  parseTimelineHistory,
+  pgpassLine,
+  shellQuote,
+  type ConfFileInput,
+  type InitdbOption,
+  type ParameterValue,
+  type StandbySettings,
+} from './config.js';
+import { createChildProcessRunner, type ProcessRunner, type RunResult } from './runner.js';
+
+const COMPONENT = 'postgres-driver';
+
+export interface PostgresCredentials {
+  readonly username: string;
+  readonly password?: string;
+}
+
+export interface HostPort {
+  /** `listen.host` may list several addresses separated by commas; the first one is used for local connections. */
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface PostgresDriverOptions {
+  /** Member name: application_name of the standby and, through `slotNameForMember`, its slot name. */
+  readonly name: string;
+  /** Cluster scope, written as `cluster_name`. */
+  readonly scope: string;
+  readonly dataDir: string;
+  /** Directory of the PostgreSQL binaries; default: found on PATH. */
+  readonly binDir?: string;
+  readonly listen: HostPort;
+  readonly connectAddress: HostPort;
+  readonly authentication: {
+    readonly superuser: PostgresCredentials;
+    readonly replication: PostgresCredentials;
+    readonly rewind?: PostgresCredentials;
+  };
+  readonly parameters?: Readonly<Record<string, ParameterValue>>;
+  /** pg_hba.conf lines; default: password access from loopback for everyone and for replication. */
+  readonly pgHba?: readonly string[];
+  /** Passfile the driver writes (mode 0600) for primary_conninfo, pg_basebackup and pg_rewind; default `~/pgpass`. */
+  readonly pgpass?: string;
+  /** `bootstrap.initdb` items; pgdata, nosync, pwfile, sync-only and version are refused. */
+  readonly initdb?: readonly InitdbOption[];
+  /** Standbys stream through a physical slot named after them; default true. */
+  readonly useSlots?: boolean;
+  /** Allows `rewindFrom`; default false, as in Patroni. */
+  readonly usePgRewind?: boolean;
+  /** When this process runs as root, PostgreSQL binaries run as this user and the data directory belongs to it. */
+  readonly osUser?: { readonly uid: number; readonly gid: number };
+  /** Server log written by `pg_ctl start -l`; default `<dataDir>/postgresql.log`. */
+  readonly logFile?: string;
+  /** Seconds pg_ctl waits for start, stop and promote; default 60. */
+  readonly pgCtlTimeout?: number;
+  /** Database for the driver's own connections; default `postgres`. */
+  readonly database?: string;
+  /** Physical slots `syncReplicationSlots` never drops. */
+  readonly ignoreSlots?: readonly string[];
+  readonly logger?: Logger;
+  readonly runner?: ProcessRunner;
+  readonly clock?: Clock;
+  /** Environment the binaries inherit (PATRONI_* removed); default `process.env`. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+}
+
+/** Dynamic configuration the driver applies: PostgreSQL parameters and pg_hba lines. */
+export interface PostgresSettings {
+  readonly parameters?: Readonly<Record<string, ParameterValue>>;
+  readonly pgHba?: readonly string[];
+}
+
+export interface ApplySettingsResult {
+  /** Parameters whose value changed. */
+  readonly changed: readonly string[];
+  /** Changed parameters the running server only takes on restart. */
+  readonly pendingRestart: readonly string[];
+  /** Parameters the running server does not know: not written. */
+  readonly rejected: readonly string[];
+  readonly hbaChanged: boolean;
+}
+
+export interface PostgresDriver extends PostgresController {
+  applySettings(settings: PostgresSettings): Promise<ApplySettingsResult>;
+}
+
+interface ExecExtras {
+  readonly signal?: AbortSignal | undefined;
+  readonly env?: Record<string, string>;
+  readonly detached?: boolean;
+  readonly onLine?: (line: string) => void;
+}
+
+const realClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms, signal) =>
+    new Promise<void>((resolvePromise, reject) => {
+      if (signal?.aborted) return reject(signal.reason as Error);
+      const onAbort = () => {
+        clearTimeout(timer);
+        reject(signal!.reason as Error);
+      };
+      const timer = setTimeout(() => {
+        signal?.removeEventListener('abort', onAbort);
+        resolvePromise();
+      }, ms);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    }),
+};
+
+const OBSERVE_QUERY = `
+SELECT pg_catalog.pg_is_in_recovery() AS in_recovery,
+  CASE WHEN pg_catalog.pg_is_in_recovery() THEN NULL ELSE pg_catalog.pg_current_wal_lsn()::text END AS current_lsn,
+  CASE WHEN pg_catalog.pg_is_in_recovery() THEN NULL
+    ELSE ('x' || pg_catalog.substr(pg_catalog.pg_walfile_name(pg_catalog.pg_current_wal_lsn()), 1, 8))::bit(32)::int END AS primary_tli,
+  pg_catalog.pg_last_wal_receive_lsn()::text AS receive_lsn,
+  pg_catalog.pg_last_wal_replay_lsn()::text AS replay_lsn,
+  (SELECT timeline_id FROM pg_catalog.pg_control_checkpoint()) AS checkpoint_tli,
+  r.status AS receiver_status,
+  r.received_tli,
+  pg_catalog.to_char(pg_catalog.pg_postmaster_start_time(), 'YYYY-MM-DD HH24:MI:SS.MS TZ') AS postmaster_start_time,
+  pg_catalog.current_setting('server_version_num')::int AS server_version,
+  EXISTS (SELECT 1 FROM pg_catalog.pg_settings WHERE pending_restart) AS pending_restart,
+  (SELECT coalesce(pg_catalog.json_agg(s), '[]'::json) FROM (
+    SELECT usename, application_name, pg_catalog.host(client_addr) AS client_addr, state, sync_state, sync_priority,
+      write_lsn::text AS write_lsn, flush_lsn::text AS flush_lsn, replay_lsn::text AS replay_lsn
+    FROM pg_catalog.pg_stat_replication) s) AS replication
+FROM (SELECT 1) AS one LEFT JOIN pg_catalog.pg_stat_wal_receiver r ON true`;
+
+interface ObserveRow {
+  in_recovery: boolean;
+  current_lsn: string | null;
+  primary_tli: number | null;
+  receive_lsn: string | null;
+  replay_lsn: string | null;
+  checkpoint_tli: number | null;
+  receiver_status: string | null;
+  received_tli: number | null;
+  postmaster_start_time: string | null;
+  server_version: number;
+  pending_restart: boolean;
+  replication: Array<Record<string, unknown>>;
+}
+
+function lsnOrNull(value: unknown): number | null {
+  return typeof value === 'string' && value !== '' ? parseLsn(value) : null;
+}
+
+function stringOrNull(value: unknown): string | null {
+  return typeof value === 'string' ? value : null;
+}
+
+function tail(text: string, lines = 8): string {
+  return text.trim().split('\n').slice(-lines).join('\n');
+}
+
+/** Drops PATRONI_* and maps PG_MALLOC_ARENA_MAX to the server's MALLOC_ARENA_MAX (empty: unset). */
+export function childEnvironment(source: Readonly<Record<string, string | undefined>>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(source)) {
+    if (value === undefined || key.startsWith('PATRONI_')) continue;
+    env[key] = value;
+  }
+  const arenas = source['PG_MALLOC_ARENA_MAX'];
+  if (arenas !== undefined) {
+    delete env['PG_MALLOC_ARENA_MAX'];
+    if (arenas === '') delete env['MALLOC_ARENA_MAX'];
+    else env['MALLOC_ARENA_MAX'] = arenas;
+  }
+  return env;
+}
+
+/** The address the driver itself connects to: the first listen address, wildcards mapped to loopback. */
+export function localConnectHost(listenHost: string): string {
+  const first = listenHost.split(',')[0]?.trim() ?? '';
+  if (first === '' || first === '*' || first === '0.0.0.0') return '127.0.0.1';
+  if (first === '::') return '::1';
+  return first;
+}
+
+function errorCode(error: unknown): string | undefined {
+  return typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : undefined;
+}
+
+export function createPostgresDriver(options: PostgresDriverOptions): PostgresDriver {
+  return new Driver(options);
+}
+
+class Driver implements PostgresDriver {
+  readonly #options: PostgresDriverOptions;
+  readonly #dataDir: string;
+  readonly #logger: Logger;
+  readonly #runner: ProcessRunner;
+  readonly #clock: Clock;
+  readonly #pgpass: string;
+  readonly #logFile: string;
+  readonly #timeout: number;
+  readonly #slotName: string;
+  readonly #switchUser: boolean;
+  #parameters: Readonly<Record<string, ParameterValue>>;
+  #pgHba: readonly string[];
+  #client: Client | null = null;
+  #connecting: Promise<Client> | null = null;
+  #disposed = false;
+
+  constructor(options: PostgresDriverOptions) {
+    this.#options = options;
+    this.#dataDir = resolve(options.dataDir);
+    this.#logger = options.logger ?? silentLogger;
+    this.#runner = options.runner ?? createChildProcessRunner();
+    this.#clock = options.clock ?? realClock;
+    this.#pgpass = resolve(options.pgpass ?? join(homedir(), 'pgpass'));
+    this.#logFile = resolve(options.logFile ?? join(this.#dataDir, 'postgresql.log'));
+    this.#timeout = options.pgCtlTimeout ?? 60;
+    this.#slotName = slotNameForMember(options.name);
+    this.#switchUser = options.osUser !== undefined && process.getuid?.() === 0;
+    this.#parameters = options.parameters ?? {};
+    this.#pgHba = options.pgHba ?? DEFAULT_PG_HBA;
+  }
+
+  // ---------------------------------------------------------------- processes
+
+  #binary(name: string): string {
+    return this.#options.binDir ? join(this.#options.binDir, name) : name;
+  }
+
+  #env(extra: Record<string, string> = {}): Record<string, string> {
+    return { ...childEnvironment(this.#options.env ?? process.env), PGPASSFILE: this.#pgpass, ...extra };
+  }
+
+  async #exec(name: string, args: readonly string[], extra: ExecExtras = {}): Promise<RunResult> {
+    this.#logger.log('debug', 'running', { command: name, args: args.filter((arg) => !arg.startsWith('--pwfile')) });
+    const osUser = this.#switchUser ? this.#options.osUser : undefined;
+    try {
+      return await this.#runner.run({
+        command: this.#binary(name),
+        args,
+        env: this.#env(extra.env),
+        cwd: '/',
+        ...(osUser ? { uid: osUser.uid, gid: osUser.gid } : {}),
+        ...(extra.detached ? { detached: true } : {}),
+        ...(extra.signal ? { signal: extra.signal } : {}),
+        ...(extra.onLine ? { onLine: (line: string) => extra.onLine?.(line) } : {}),
+      });
+    } catch (error) {
+      throw new PgwardenError(COMPONENT, 'PG_COMMAND_FAILED', `${name} could not run: ${String(error)}`, {
+        cause: error,
+      });
+    }
+  }
+
+  #commandFailed(name: string, result: RunResult): PgwardenError {
+    const status = result.exitCode === null ? `signal ${result.signal ?? '?'}` : `exit code ${result.exitCode}`;
+    const output = tail(result.stderr) || tail(result.stdout);
+    return new PgwardenError(COMPONENT, 'PG_COMMAND_FAILED', `${name} failed with ${status}: ${output}`);
+  }
+
+  async #execOrThrow(name: string, args: readonly string[], extra: ExecExtras = {}) {
+    const result = await this.#exec(name, args, extra);
+    if (result.exitCode !== 0) throw this.#commandFailed(name, result);
+    return result;
+  }
+
+  // ---------------------------------------------------------------- files
+
+  async #own(path: string): Promise<void> {
+    if (this.#switchUser && this.#options.osUser) await chown(path, this.#options.osUser.uid, this.#options.osUser.gid);
+  }
+
+  /** Atomic write (temporary file + rename) owned by the database user. */
+  async #writeOwned(path: string, content: string, mode = 0o600): Promise<void> {
+    const temporary = `${path}.pgwarden-tmp`;
+    await writeFile(temporary, content, { mode });
+    await chmod(temporary, mode);
+    await this.#own(temporary);
+    await rename(temporary, path);
+  }
+
+  async #exists(path: string): Promise<boolean> {
+    try {
+      await stat(path);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async #dataDirectoryState(): Promise<DataDirectoryState> {
+    try {
+      const entries = await readdir(this.#dataDir);
+      return entries.some((entry) => entry !== 'lost+found') ? 'initialized' : 'empty';
+    } catch (error) {
+      const code = errorCode(error);
+      if (code === 'ENOENT') return 'missing';
+      return 'inaccessible';
+    }
+  }
+
+  async #ensureDataDir(): Promise<void> {
+    // Parents keep the default mode: the database user must be able to reach its directory.
+    await mkdir(dirname(this.#dataDir), { recursive: true });
+    await mkdir(this.#dataDir, { recursive: true, mode: 0o700 });
+    await chmod(this.#dataDir, 0o700);
+    await this.#own(this.#dataDir);
+  }
+
+  async #emptyDirectory(path: string): Promise<void> {
+    let entries: string[];
+    try {
+      entries = await readdir(path);
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') return;
+      throw error;
+    }
+    await Promise.all(entries.map((entry) => rm(join(path, entry), { recursive: true, force: true })));
+  }
+
+  async #majorVersion(): Promise<number | null> {
+    try {
+      const text = await readFile(join(this.#dataDir, 'PG_VERSION'), 'utf8');
+      const major = parseInt(text.trim(), 10);
+      return Number.isFinite(major) ? major : null;
+    } catch {
+      return null;
+    }
+  }
+
+  #standbySettings(upstream: Upstream | null): StandbySettings {
+    if (upstream === null) return { primaryConninfo: null, primarySlotName: null };
+    const replication = this.#options.authentication.replication;
+    return {
+      primaryConninfo: buildConninfo({
+        host: upstream.host,
+        port: upstream.port,
+        user: replication.username,
+        passfile: this.#pgpass,
+        application_name: this.#options.name,
+        sslmode: 'prefer',
+      }),
+      primarySlotName: this.#options.useSlots === false ? null : this.#slotName,
+    };
+  }
+
+  #confInput(standby: StandbySettings | null): ConfFileInput {
+    return {
+      listenAddresses: this.#options.listen.host,
+      port: this.#options.listen.port,
+      clusterName: this.#options.scope,
+      hbaFile: join(this.#dataDir, 'pg_hba.conf'),
+      parameters: this.#parameters,
+      standby,
+    };
+  }
+
+  /** postgresql.conf (keeping the original as postgresql.base.conf) and pg_hba.conf. */
+  async #writeConfigFiles(standby: StandbySettings | null): Promise<void> {
+    const conf = join(this.#dataDir, 'postgresql.conf');
+    const base = join(this.#dataDir, 'postgresql.base.conf');
+    if (!(await this.#exists(base))) {
+      if (await this.#exists(conf)) await rename(conf, base);
+      else await this.#writeOwned(base, '');
+    }
+    await this.#writeOwned(conf, buildPostgresqlConf(this.#confInput(standby)));
+    await this.#writeOwned(join(this.#dataDir, 'pg_hba.conf'), buildPgHba(this.#pgHba));
+  }
+
+  async #readConf(): Promise<Map<string, string>> {
+    try {
+      return parsePostgresqlConf(await readFile(join(this.#dataDir, 'postgresql.conf'), 'utf8'));
+    } catch {
+      return new Map();
+    }
+  }
+
+  async #setStandbySignal(present: boolean): Promise<void> {
+    const path = join(this.#dataDir, 'standby.signal');
+    if (present) await this.#writeOwned(path, '');
+    else {
+      await rm(path, { force: true });
+      await rm(join(this.#dataDir, 'recovery.signal'), { force: true });
+    }
+  }
+
+  /** The passfile: the replication user for `upstream`, plus extra credentials (rewind source). */
+  async #writePgpass(entries: ReadonlyArray<{ host: string; port: number; credentials: PostgresCredentials }>) {
+    const lines = entries
+      .filter((entry) => entry.credentials.password !== undefined && entry.credentials.password !== '')
+      .map((entry) =>
+        pgpassLine({
+          host: entry.host,
+          port: entry.port,
+          user: entry.credentials.username,
+          password: entry.credentials.password ?? '',
+        }),
+      );
+    await mkdir(dirname(this.#pgpass), { recursive: true });
+    await this.#writeOwned(this.#pgpass, lines.length ? `${lines.join('\n')}\n` : '');
+  }
+
+  #replicationPgpass(upstream: Upstream | null) {
+    return upstream
+      ? [{ host: upstream.host, port: upstream.port, credentials: this.#options.authentication.replication }]
+      : [];
+  }
+
+  /** Writes the files for `role`; returns the upstream the configuration now names. */
+  async #configureRole(role: 'primary' | 'replica', upstream: Upstream | null): Promise<void> {
+    if (role === 'primary') {
+      await this.#setStandbySignal(false);
+      await this.#writeConfigFiles(null);
+    } else {
+      await this.#writePgpass(this.#replicationPgpass(upstream));
+      await this.#writeConfigFiles(this.#standbySettings(upstream));
+      await this.#setStandbySignal(true);
+    }
+  }
+
+  // ---------------------------------------------------------------- postmaster
+
+  async #postmasterPid(): Promise<number | null> {
+    let text: string;
+    try {
+      text = await readFile(join(this.#dataDir, 'postmaster.pid'), 'utf8');
+    } catch {
+      return null;
+    }
+    const pid = parseInt(text.split('\n')[0] ?? '', 10);
+    if (!Number.isInteger(pid) || pid <= 0) return null;
+    try {
+      process.kill(pid, 0);
+    } catch (error) {
+      if (errorCode(error) !== 'EPERM') return null;
+    }
+    // A stale pid file may name a recycled pid: on Linux check that it is a postgres process.
+    try {
+      const comm = (await readFile(`/proc/${pid}/comm`, 'utf8')).trim();
+      return comm.startsWith('postgres') || comm.startsWith('postmaster') ? pid : null;
+    } catch (error) {
+      return errorCode(error) === 'ENOENT' && !(await this.#exists('/proc/self')) ? pid : null;
+    }
+  }
+
+  async #controlData(): Promise<Map<string, string>> {
+    const result = await this.#execOrThrow('pg_controldata', [this.#dataDir], {
+      env: { LC_ALL: 'C', LANG: 'C' },
+    });
+    return parseControlData(result.stdout);
+  }
+
+  // ---------------------------------------------------------------- SQL
+
+  #clientConfig(statementTimeoutMs: number | undefined) {
+    const superuser = this.#options.authentication.superuser;
+    return {
+      host: localConnectHost(this.#options.listen.host),
+      port: this.#options.listen.port,
+      user: superuser.username,
+      ...(superuser.password === undefined ? {} : { password: superuser.password }),
+      database: this.#options.database ?? 'postgres',
+      application_name: 'pgwarden',
+      connectionTimeoutMillis: 3_000,
+      ...(statementTimeoutMs === undefined ? {} : { statement_timeout: statementTimeoutMs }),
+    };
+  }
+
+  /** The long-lived monitoring connection, reopened after any failure. */
+  async #monitoringClient(): Promise<Client> {
+    if (this.#client) return this.#client;
+    if (this.#connecting) return this.#connecting;
+    this.#connecting = (async () => {
+      const client = new Client(this.#clientConfig(5_000));
+      client.on('error', (error) => {
+        this.#logger.log('debug', 'monitoring connection lost', { error: error.message });
+        if (this.#client === client) this.#client = null;
+      });
+      try {
+        await client.connect();
+      } catch (error) {
+        await client.end().catch(() => {});
+        throw error;
+      }
+      if (this.#disposed) {
+        await client.end().catch(() => {});
+        throw new PgwardenError(COMPONENT, 'PG_NOT_RUNNING', 'driver disposed');
+      }
+      this.#client = client;
+      return client;
+    })();
+    try {
+      return await this.#connecting;
+    } finally {
+      this.#connecting = null;
+    }
+  }
+
+  async #monitoringQuery<Row extends object>(text: string, values: unknown[] = []): Promise<Row[]> {
+    const client = await this.#monitoringClient();
+    try {
+      return (await client.query<Row>(text, values)).rows;
+    } catch (error) {
+      // A failed statement leaves a usable session, a broken socket does not: reconnect next time either way.
+      if (this.#client === client) this.#client = null;
+      await client.end().catch(() => {});
+      throw error;
+    }
+  }
+
+  async #closeMonitoringClient(): Promise<void> {
+    const client = this.#client;
+    this.#client = null;
+    if (client) await client.end().catch(() => {});
+  }
+
+  /** A dedicated session without statement timeout, for DDL and CHECKPOINT. */
+  async #withSession<T>(work: (client: Client) => Promise<T>): Promise<T> {
+    const client = new Client(this.#clientConfig(undefined));
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      return await work(client);
+    } catch (error) {
+      if (error instanceof PgwardenError) throw error;
+      throw new PgwardenError(COMPONENT, 'PG_QUERY_FAILED', `query failed: ${String(error)}`, { cause: error });
+    } finally {
+      await client.end().catch(() => {});
+    }
+  }
+
+  // ---------------------------------------------------------------- PostgresController
+
+  async observe(): Promise<PostgresObservation> {
+    const dataDirectory = await this.#dataDirectoryState();
+    let systemId: string | null = null;
+    let controlState: ControlState | null = null;
+    if (dataDirectory === 'initialized') {
+      try {
+        const control = await this.#controlData();
+        systemId = control.get('Database system identifier') ?? null;
+        controlState = control.get('Database cluster state') ?? null;
+      } catch (error) {
+        this.#logger.log('debug', 'pg_controldata failed', { error: String(error) });
+      }
+    }
+    const running = dataDirectory === 'initialized' && (await this.#postmasterPid()) !== null;
+    const conf = dataDirectory === 'initialized' ? await this.#readConf() : new Map<string, string>();
+    const standbySignal = dataDirectory === 'initialized' && (await this.#exists(join(this.#dataDir, 'standby.signal')));
+    const base: PostgresObservation = {
+      dataDirectory,
+      systemId,
+      controlState,
+      running,
+      accepting: false,
+      role: null,
+      timeline: null,
+      walPosition: null,
+      receiveLsn: null,
+      replayLsn: null,
+      replicationState: null,
+      upstream: upstreamFromConf(conf),
+      standbySignal,
+      postmasterStartTime: null,
+      serverVersion: null,
+      replication: [],
+      pendingRestart: false,
+    };
+    if (!running) {
+      await this.#closeMonitoringClient();
+      return base;
+    }
+    let row: ObserveRow | undefined;
+    try {
+      row = (await this.#monitoringQuery<ObserveRow>(OBSERVE_QUERY))[0];
+    } catch (error) {
+      this.#logger.log('debug', 'monitoring query failed', { error: String(error) });
+      return base;
+    }
+    if (!row) return base;
+    const receiveLsn = lsnOrNull(row.receive_lsn);
+    const replayLsn = lsnOrNull(row.replay_lsn);
+    const replica = row.in_recovery;
+    const replicaPosition =
+      receiveLsn === null ? replayLsn : replayLsn === null ? receiveLsn : Math.max(receiveLsn, replayLsn);
+    return {
+      ...base,
+      accepting: true,
+      role: replica ? 'replica' : 'primary',
+      timeline: replica ? (row.received_tli ?? row.checkpoint_tli) : (row.primary_tli ?? row.checkpoint_tli),
+      walPosition: replica ? replicaPosition : lsnOrNull(row.current_lsn),
+      receiveLsn,
+      replayLsn,
+      replicationState: replica ? (row.receiver_status === 'streaming' ? 'streaming' : 'in archive recovery') : null,
+      postmasterStartTime: row.postmaster_start_time,
+      serverVersion: row.server_version,
+      replication: (row.replication ?? []).map(toReplicationRow),
+      pendingRestart: row.pending_restart,
+    };
+  }
+
+  async bootstrap(options: { progress?: Progress; signal?: AbortSignal }): Promise<void> {
+    const progress = options.progress ?? (() => {});
+    const state = await this.#dataDirectoryState();
+    if (state !== 'missing' && state !== 'empty') {
+      throw new PgwardenError(COMPONENT, 'PG_COMMAND_FAILED', `cannot bootstrap: data directory ${this.#dataDir} is ${state}`);
+    }
+    const { args, refused } = initdbArguments(this.#options.initdb ?? []);
+    if (refused.length) this.#logger.log('warn', 'ignoring initdb options pgwarden sets itself', { refused });
+    await this.#ensureDataDir();
+    const superuser = this.#options.authentication.superuser;
+    const passwordDir = await mkdtemp(join(tmpdir(), 'pgwarden-initdb-'));
+    try {
+      await this.#own(passwordDir);
+      const initdbArgs = ['-D', this.#dataDir, `--username=${superuser.username}`, ...args];
+      if (superuser.password) {
+        const pwfile = join(passwordDir, 'pwfile');
+        await this.#writeOwned(pwfile, `${superuser.password}\n`);
+        initdbArgs.push(`--pwfile=${pwfile}`);
+      }
+      progress('running initdb');
+      await this.#execOrThrow('initdb', initdbArgs, { signal: options.signal });
+    } finally {
+      await rm(passwordDir, { recursive: true, force: true });
+    }
+    await this.#writeConfigFiles(null);
+    progress('starting');
+    const started = await this.start({
+      role: 'primary',
+      timeout: this.#timeout,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    if (!started) {
+      throw new PgwardenError(COMPONENT, 'PG_COMMAND_FAILED', `bootstrap: the new cluster did not start: ${await this.#logTail()}`);
+    }
+    progress('creating roles');
+    await this.#createRoles();
+  }
+
+  async #createRoles(): Promise<void> {
+    const { superuser, replication, rewind } = this.#options.authentication;
+    await this.#withSession(async (client) => {
+      await client.query("SET log_statement TO 'none'");
+      await client.query("SET synchronous_commit TO 'local'");
+      const ensureRole = async (credentials: PostgresCredentials, attributes: string) => {
+        const exists = await client.query('SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1', [credentials.username]);
+        const password = credentials.password ? ` PASSWORD ${escapeLiteral(credentials.password)}` : '';
+        const verb = exists.rowCount ? 'ALTER' : 'CREATE';
+        await client.query(`${verb} ROLE ${escapeIdentifier(credentials.username)} WITH ${attributes}${password}`);
+      };
+      await ensureRole(superuser, 'SUPERUSER LOGIN');
+      if (replication.username !== superuser.username) await ensureRole(replication, 'LOGIN REPLICATION');
+      if (rewind && rewind.username !== superuser.username) {
+        await ensureRole(rewind, 'LOGIN');
+        const role = escapeIdentifier(rewind.username);
+        for (const fn of [
+          'pg_catalog.pg_ls_dir(text, boolean, boolean)',
+          'pg_catalog.pg_stat_file(text, boolean)',
+          'pg_catalog.pg_read_binary_file(text)',
+          'pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean)',
+        ]) {
+          await client.query(`GRANT EXECUTE ON FUNCTION ${fn} TO ${role}`);
+        }
+      }
+    });
+  }
+
+  async cloneFrom(source: Upstream, options: { progress?: Progress; signal?: AbortSignal }): Promise<void> {
+    const progress = options.progress ?? (() => {});
+    const state = await this.#dataDirectoryState();
+    if (state === 'initialized' || state === 'inaccessible') {
+      throw new PgwardenError(COMPONENT, 'PG_COMMAND_FAILED', `cannot clone: data directory ${this.#dataDir} is ${state}`);
+    }
+    await this.#writePgpass(this.#replicationPgpass(source));
+    const dbname = buildConninfo({
+      host: source.host,
+      port: source.port,
+      user: this.#options.authentication.replication.username,
+      passfile: this.#pgpass,
+      application_name: `pgwarden_basebackup_${this.#options.name}`,
+      sslmode: 'prefer',
+    });
+    const args = [`--pgdata=${this.#dataDir}`, '-X', 'stream', `--dbname=${dbname}`, '--checkpoint=fast', '--progress'];
+    const attempts = 2;
+    for (let attempt = 1; ; attempt++) {
+      await this.#ensureDataDir();
+      progress('running pg_basebackup', { source: source.name, attempt });
+      const result = await this.#exec('pg_basebackup', args, {
+        signal: options.signal,
+        onLine: (line) => {
+          const percent = /\((\d+)%\)/.exec(line);
+          progress('pg_basebackup', { line, ...(percent ? { percent: Number(percent[1]) } : {}) });
+        },
+      });
+      if (result.exitCode === 0) break;
+      const error = this.#commandFailed('pg_basebackup', result);
+      await this.#emptyDirectory(this.#dataDir);
+      if (attempt >= attempts) throw error;
+      this.#logger.log('warn', 'pg_basebackup failed, retrying', { error: error.message });
+      await this.#clock.sleep(5_000, options.signal);
+    }
+    await this.#emptyDirectory(join(this.#dataDir, 'pg_replslot'));
+    await this.#configureRole('replica', source);
+    progress('cloned', { source: source.name });
+  }
+
+  async rewindFrom(
+    source: Upstream,
+    options: { progress?: Progress; signal?: AbortSignal },
+  ): Promise<{ rewound: boolean }> {
+    const progress = options.progress ?? (() => {});
+    if (!this.#options.usePgRewind) {
+      throw new PgwardenError(COMPONENT, 'CONFIG_INVALID', 'pg_rewind is not enabled (usePgRewind)');
+    }
+    if ((await this.#postmasterPid()) !== null) {
+      throw new PgwardenError(COMPONENT, 'PG_COMMAND_FAILED', 'cannot rewind a running server: stop it first');
+    }
+    const controlState = (await this.#controlData()).get('Database cluster state') ?? null;
+    // With a backup_label the server must replay from the backup's checkpoint: single-user mode cannot do that.
+    const backupLabel = await this.#exists(join(this.#dataDir, 'backup_label'));
+    if (needsCrashRecovery(controlState) && !backupLabel) {
+      progress('running crash recovery in single-user mode', { controlState });
+      // Single-user mode refuses standby mode; the standby configuration is written again after the rewind.
+      await this.#setStandbySignal(false);
+      await this.#execOrThrow(
+        'postgres',
+        ['--single', '-D', this.#dataDir, '-c', 'archive_mode=on', '-c', 'archive_command=false', this.#options.database ?? 'postgres'],
+        { signal: options.signal },
+      );
+    }
+    const { superuser, rewind } = this.#options.authentication;
+    const credentials = rewind ?? superuser;
+    await this.#writePgpass([
+      { host: source.host, port: source.port, credentials },
+      ...this.#replicationPgpass(source),
+    ]);
+    const sourceServer = buildConninfo({
+      host: source.host,
+      port: source.port,
+      user: credentials.username,
+      dbname: this.#options.database ?? 'postgres',
+      passfile: this.#pgpass,
+      sslmode: 'prefer',
+    });
+    const args = ['-D', this.#dataDir, `--source-server=${sourceServer}`, '--progress'];
+    const version = await this.#majorVersion();
+    const restoreCommand = this.#parameters['restore_command'];
+    if ((version ?? 0) >= 13 && restoreCommand !== undefined && String(restoreCommand) !== '') {
+      args.push('--restore-target-wal');
+    }
+    progress('running pg_rewind', { source: source.name });
+    const result = await this.#exec('pg_rewind', args, {
+      signal: options.signal,
+      env: { LC_MESSAGES: 'C' },
+      onLine: (line) => progress('pg_rewind', { line }),
+    });
+    if (result.exitCode !== 0) throw this.#commandFailed('pg_rewind', result);
+    const rewound = !/no rewind required/.test(`${result.stdout}\n${result.stderr}`);
+    if (rewound) await this.#emptyDirectory(join(this.#dataDir, 'pg_replslot'));
+    // pg_rewind copies the source's configuration files: write ours again.
+    await this.#configureRole('replica', source);
+    progress(rewound ? 'rewound' : 'no rewind required', { source: source.name });
+    return { rewound };
+  }
+
+  async removeDataDirectory(): Promise<void> {
+    if ((await this.#postmasterPid()) !== null) {
+      throw new PgwardenError(COMPONENT, 'PG_COMMAND_FAILED', 'cannot remove the data directory of a running server');
+    }
+    await this.#closeMonitoringClient();
+    await rm(this.#dataDir, { recursive: true, force: true });
+  }
+
+  async start(options: StartOptions): Promise<boolean> {
+    const state = await this.#dataDirectoryState();
+    if (state !== 'initialized') {
+      throw new PgwardenError(COMPONENT, 'PG_COMMAND_FAILED', `cannot start: data directory ${this.#dataDir} is ${state}`);
+    }
+    if ((await this.#postmasterPid()) !== null) {
+      this.#logger.log('info', 'postgres is already running');
+      return true;
+    }
+    await this.#configureRole(options.role, options.upstream ?? null);
+    const timeout = options.timeout ?? this.#timeout;
+    const result = await this.#exec(
+      'pg_ctl',
+      [
+        'start',
+        '-D',
+        this.#dataDir,
+        '-w',
+        '-t',
+        String(timeout),
+        '-l',
+        this.#logFile,
+        '-o',
+        `--config-file=${shellQuote(join(this.#dataDir, 'postgresql.conf'))}`,
+      ],
+      { signal: options.signal, detached: true },
+    );
+    if (result.exitCode === 0) {
+      this.#logger.log('info', 'postgres started', { role: options.role });
+      return true;
+    }
+    this.#logger.log('warn', 'postgres did not start', {
+      error: this.#commandFailed('pg_ctl start', result).message,
+      log: await this.#logTail(),
+    });
+    return false;
+  }
+
+  async #logTail(): Promise<string> {
+    try {
+      return tail(await readFile(this.#logFile, 'utf8'), 10);
+    } catch {
+      return '';
+    }
+  }
+
+  async stop(options: { mode: StopMode; timeout?: number }): Promise<boolean> {
+    await this.#closeMonitoringClient();
+    if ((await this.#postmasterPid()) === null) return true;
+    const result = await this.#exec('pg_ctl', [
+      'stop',
+      '-D',
+      this.#dataDir,
+      '-m',
+      options.mode,
+      '-w',
+      '-t',
+      String(options.timeout ?? this.#timeout),
+    ]);
+    if (result.exitCode === 0) return true;
+    this.#logger.log('warn', 'postgres did not stop', { error: this.#commandFailed('pg_ctl stop', result).message });
+    return (await this.#postmasterPid()) === null;
+  }
+
+  async restart(options: StartOptions): Promise<boolean> {
+    if (!(await this.stop({ mode: 'fast', timeout: options.timeout ?? this.#timeout }))) return false;
+    return this.start(options);
+  }
+
+  async promote(options: { timeout?: number }): Promise<boolean> {
+    const result = await this.#exec('pg_ctl', [
+      'promote',
+      '-D',
+      this.#dataDir,
+      '-w',
+      '-t',
+      String(options.timeout ?? this.#timeout),
+    ]);
+    if (result.exitCode !== 0) {
+      this.#logger.log('warn', 'promote failed', { error: this.#commandFailed('pg_ctl promote', result).message });
+      return false;
+    }
+    // The server removed standby.signal; drop the standby settings so the configuration says what it is.
+    await this.#configureRole('primary', null);
+    await this.reload();
+    return true;
+  }
+
+  async follow(upstream: Upstream | null): Promise<{ changed: boolean; restarted: boolean }> {
+    const running = (await this.#postmasterPid()) !== null;
+    const standbySignal = await this.#exists(join(this.#dataDir, 'standby.signal'));
+    if (running && !standbySignal) {
+      // A running primary becomes a standby only through a restart.
+      const restarted = await this.restart({ role: 'replica', upstream });
+      return { changed: true, restarted };
+    }
+    const wanted = this.#standbySettings(upstream);
+    const conf = await this.#readConf();
+    const changed =
+      !standbySignal ||
+      (conf.get('primary_conninfo') ?? null) !== wanted.primaryConninfo ||
+      (conf.get('primary_slot_name') ?? null) !== wanted.primarySlotName;
+    // The passfile is rewritten anyway: a changed password must reach the walreceiver's next connection.
+    await this.#configureRole('replica', upstream);
+    if (!changed || !running) return { changed, restarted: false };
+    if (((await this.#majorVersion()) ?? 0) >= 13) {
+      await this.reload();
+      return { changed, restarted: false };
+    }
+    const restarted = await this.restart({ role: 'replica', upstream });
+    return { changed, restarted };
+  }
+
+  async reload(): Promise<void> {
+    if ((await this.#postmasterPid()) === null) {
+      this.#logger.log('debug', 'reload skipped: postgres is not running');
+      return;
+    }
+    await this.#execOrThrow('pg_ctl', ['reload', '-D', this.#dataDir]);
+  }
+
+  async checkpoint(): Promise<void> {
+    await this.#withSession(async (client) => {
+      await client.query('CHECKPOINT');
+    });
+  }
+
+  async syncReplicationSlots(names: readonly string[]): Promise<void> {
+    for (const name of names) {
+      if (!/^[a-z0-9_]{1,63}$/.test(name)) {
+        throw new PgwardenError(COMPONENT, 'CONFIG_INVALID', `not a replication slot name: ${JSON.stringify(name)}`);
+      }
+    }
+    const wanted = new Set(names);
+    const ignored = new Set(this.#options.ignoreSlots ?? []);
+    let slots: Array<{ slot_name: string; active: boolean }>;
+    try {
+      slots = await this.#monitoringQuery(
+        "SELECT slot_name, active FROM pg_catalog.pg_replication_slots WHERE slot_type = 'physical' AND NOT temporary",
+      );
+    } catch (error) {
+      throw new PgwardenError(COMPONENT, 'PG_QUERY_FAILED', `reading replication slots failed: ${String(error)}`, {
+        cause: error,
+      });
+    }
+    const existing = new Set(slots.map((slot) => slot.slot_name));
+    try {
+      for (const slot of slots) {
+        if (wanted.has(slot.slot_name) || ignored.has(slot.slot_name)) continue;
+        if (slot.active) {
+          this.#logger.log('info', 'keeping unwanted slot while it is active', { slot: slot.slot_name });
+          continue;
+        }
+        await this.#monitoringQuery('SELECT pg_catalog.pg_drop_replication_slot($1)', [slot.slot_name]);
+        this.#logger.log('info', 'dropped replication slot', { slot: slot.slot_name });
+      }
+      for (const name of wanted) {
+        if (existing.has(name)) continue;
+        await this.#monitoringQuery('SELECT pg_catalog.pg_create_physical_replication_slot($1)', [name]);
+        this.#logger.log('info', 'created replication slot', { slot: name });
+      }
+    } catch (error) {
+      throw new PgwardenError(COMPONENT, 'PG_QUERY_FAILED', `synchronising replication slots failed: ${String(error)}`, {
+        cause: error,
+      });
+    }
+  }
+
+  async readTimelineHistory(timeline: number): Promise<Array<[number, number, string]>> {
+    if (timeline <= 1) return [];
+    const file = `${timeline.toString(16).toUpperCase().padStart(8, '0')}.history`;
+    let text: string;
+    try {
+      text = await readFile(join(this.#dataDir, 'pg_wal', file), 'utf8');
+    } catch (error) {
+      throw new PgwardenError(COMPONENT, 'PG_COMMAND_FAILED', `cannot read timeline history ${file}: ${String(error)}`, {
+        cause: error,
+      });
+    }
+    return parseTimelineHistory(text, parseLsn);
+  }
+
+  async applySettings(settings: PostgresSettings): Promise<ApplySettingsResult> {
+    const conf = await this.#readConf();
+    const standby: StandbySettings | null = conf.has('recovery_target_timeline')
+      ? { primaryConninfo: conf.get('primary_conninfo') ?? null, primarySlotName: conf.get('primary_slot_name') ?? null }
+      : null;
+    const before = managedParameters(this.#confInput(standby));
+    let parameters: Record<string, ParameterValue> = { ...(settings.parameters ?? this.#parameters) };
+    const afterInput = { ...this.#confInput(standby), parameters };
+    const after = managedParameters(afterInput);
+    let changed = [...new Set([...before.keys(), ...after.keys()])].filter((name) => {
+      const old = before.get(name);
+      const next = after.get(name);
+      return (old === undefined ? undefined : formatConfValue(old)) !== (next === undefined ? undefined : formatConfValue(next));
+    });
+    const running = (await this.#postmasterPid()) !== null;
+    const rejected: string[] = [];
+    const pendingRestart: string[] = [];
+    if (running && changed.length) {
+      try {
+        const known = await this.#monitoringQuery<{ name: string; context: string }>(
+          'SELECT name, context FROM pg_catalog.pg_settings WHERE name = ANY($1)',
+          [changed],
+        );
+        const contexts = new Map(known.map((row) => [row.name, row.context]));
+        for (const name of changed) {
+          const context = contexts.get(name);
+          // Extension parameters (with a dot) may be unknown until their library loads.
+          if (context === undefined && !name.includes('.') && after.has(name)) rejected.push(name);
+          else if (context === 'postmaster') pendingRestart.push(name);
+        }
+      } catch (error) {
+        this.#logger.log('warn', 'could not check parameters against pg_settings', { error: String(error) });
+      }
+      if (rejected.length) {
+        this.#logger.log('warn', 'ignoring parameters unknown to the server', { rejected });
+        parameters = Object.fromEntries(Object.entries(parameters).filter(([name]) => !rejected.includes(name.toLowerCase())));
+        changed = changed.filter((name) => !rejected.includes(name));
+      }
+    }
+    const newHba = settings.pgHba ?? this.#pgHba;
+    const hbaChanged = newHba.join('\n') !== this.#pgHba.join('\n');
+    this.#parameters = parameters;
+    this.#pgHba = newHba;
+    if ((await this.#dataDirectoryState()) === 'initialized') {
+      await this.#writeConfigFiles(standby);
+      if (running && (changed.length || hbaChanged)) await this.reload();
+    }
+    return { changed, pendingRestart, rejected, hbaChanged };
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.#disposed = true;
+    await this.#connecting?.catch(() => {});
+    await this.#closeMonitoringClient();
+  }
+}
+
+function upstreamFromConf(conf: ReadonlyMap<string, string>): PostgresObservation['upstream'] {
+  const conninfo = conf.get('primary_conninfo');
+  if (!conninfo) return null;
+  try {
+    const fields = parseConninfo(conninfo);
+    const host = fields.get('host');
+    if (host === undefined) return null;
+    return {
+      host,
+      port: Number(fields.get('port') ?? 5432),
+      applicationName: fields.get('application_name') ?? null,
+    };
+  } catch {
+    return null;
+  }
+}
+
+function toReplicationRow(raw: Record<string, unknown>): ReplicationRow {
+  return {
+    usename: stringOrNull(raw['usename']),
+    application_name: stringOrNull(raw['application_name']) ?? '',
+    client_addr: stringOrNull(raw['client_addr']),
+    state: stringOrNull(raw['state']),
+    sync_state: stringOrNull(raw['sync_state']),
+    sync_priority: typeof raw['sync_priority'] === 'number' ? raw['sync_priority'] : null,
+    write_lsn: lsnOrNull(raw['write_lsn']),
+    flush_lsn: lsnOrNull(raw['flush_lsn']),
+    replay_lsn: lsnOrNull(raw['replay_lsn']),
+  };
+}

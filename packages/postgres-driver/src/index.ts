@@ -1,0 +1,12 @@
+export type {
+  ApplySettingsResult,
+  HostPort,
+  PostgresCredentials,
+  PostgresDriver,
+  PostgresDriverOptions,
+  PostgresSettings,
+} from './driver.js';
+export { createPostgresDriver } from './driver.js';
+export type { InitdbOption, ParameterValue } from './config.js';
+export type { ProcessRunner, RunRequest, RunResult } from './runner.js';
+export { createChildProcessRunner } from './runner.js';

@@ -1,0 +1,23 @@
+export type { RestApiNode, NodeSnapshot } from './node.js';
+export type { RestApiHandler, RestApiOptions } from './handler.js';
+export { createRestApiHandler } from './handler.js';
+export type { RestApiServer, RestApiServerOptions } from './server.js';
+export { startRestApiServer } from './server.js';
+export type { MemberStatusJson, PrimaryXlog, ReplicaXlog, ReplicationJson } from './status.js';
+export { memberStatusJson } from './status.js';
+export type { HealthStatus, QueryParams, ReadinessVerdict } from './health.js';
+export {
+  healthCheckStatus,
+  replicaCheck,
+  tagFiltersMatch,
+  livenessStatus,
+  readinessStatus,
+  leaderOptime,
+  replicationLag,
+} from './health.js';
+export type { ClusterJson, ClusterMemberJson, ClusterMemberRole } from './cluster-json.js';
+export { clusterJson } from './cluster-json.js';
+export { metricsText } from './metrics.js';
+export { parseByteSize } from './units.js';
+export type { FetchMemberStatusOptions, FetchedMemberStatus, PeerStatusEssentials } from './peer.js';
+export { fetchMemberStatus, parseMemberStatus, probePeers } from './peer.js';

@@ -1,0 +1,57 @@
+import type { Cluster, MemberRole, PostgresObservation, PostgresState, Tags } from '@pgwarden/core';
+
+/** The port the agent implements so the REST API can answer: a cheap snapshot plus a fresh DCS read. */
+export interface RestApiNode {
+  /** A snapshot of this node, updated by the agent after each HA cycle and each PostgreSQL observation; must be cheap. */
+  snapshot(): NodeSnapshot;
+  /** A fresh read of the cluster from the DCS (for /cluster, and /history, /config before the first cycle). Throws core's DcsUnreachableError when the store is down. */
+  loadCluster(): Promise<Cluster>;
+}
+
+export interface NodeSnapshot {
+  readonly name: string;
+  readonly scope: string;
+  /** Patroni version this node reports for compatibility (the agent passes '4.1.4'). */
+  readonly patroniVersion: string;
+  readonly pgwardenVersion: string;
+  /** core's PostgresState strings; `unknown` before the first observation. */
+  readonly state: PostgresState | 'unknown';
+  /** The HA role (Patroni's `postgresql.role`): primary, replica, standby_leader, demoted, uninitialized... */
+  readonly role: MemberRole;
+  /** null before the first observation. */
+  readonly postgres: PostgresObservation | null;
+  /** The node holds the leader lock and its view of it is still valid (renewed less than ttl ago, or failsafe active). */
+  readonly holdsValidLock: boolean;
+  readonly isStandbyCluster: boolean;
+  readonly clusterUnlocked: boolean;
+  readonly paused: boolean;
+  readonly failsafeActive: boolean;
+  /** Epoch seconds of the last successful DCS read. */
+  readonly dcsLastSeen: number | null;
+  /**
+   * Epoch ms of the last completed HA cycle. While null, /liveness answers 503 (unless paused): an agent that wants
+   * Patroni's start-up grace seeds it with its start time.
+   */
+  readonly lastCycleAt: number | null;
+  /** Epoch ms, from the injected clock. */
+  readonly now: number;
+  /** Seconds, as in the dynamic configuration. */
+  readonly ttl: number;
+  readonly loopWait: number;
+  /** Bytes. */
+  readonly maximumLagOnFailover: number;
+  /** Effective tags (configured plus dynamic ones). */
+  readonly tags: Tags;
+  /** The last cluster view loaded by the HA cycle (status optime, sync, leader, members); null when there is none. */
+  readonly cluster: Cluster | null;
+  readonly pendingRestart: boolean;
+  readonly watchdogFailed: boolean;
+
+  // Replica details core's PostgresObservation does not carry yet; absent means unknown.
+  /** `latest_end_lsn` of the WAL receiver, bytes: the primary's position as last reported to this replica. */
+  readonly walReceiverLatestEndLsn?: number | null;
+  /** `pg_last_xact_replay_timestamp()`, as text. */
+  readonly replayedTimestamp?: string | null;
+  /** `pg_is_wal_replay_paused()`. */
+  readonly replayPaused?: boolean;
+}

@@ -1,0 +1,52 @@
+/** Fixtures for tests that run a real PostgreSQL: binaries, an unprivileged OS user, owned temp dirs, free ports. */
+import { execFileSync } from 'node:child_process';
+import { chown, mkdtemp } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
+
+/** PostgreSQL 15's binaries (Debian layout), or `PGWARDEN_PG_BIN_DIR`. */
+export function postgresBinDir(): string {
+  return process.env['PGWARDEN_PG_BIN_DIR'] || '/usr/lib/postgresql/15/bin';
+}
+
+export interface OsUser {
+  readonly uid: number;
+  readonly gid: number;
+  readonly name: string;
+}
+
+/** The user PostgreSQL runs as: `postgres` when we are root (PostgreSQL refuses root), else the current user. */
+export function unprivilegedUser(): OsUser {
+  if (process.getuid?.() !== 0) {
+    const me = userInfo();
+    return { uid: me.uid, gid: me.gid, name: me.username };
+  }
+  const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
+  const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
+  return { uid, gid, name: 'postgres' };
+}
+
+/** A fresh directory under the system temp dir, owned by `unprivilegedUser()`; the caller removes it. */
+export async function makeTempDir(prefix: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix.endsWith('-') ? prefix : `${prefix}-`));
+  if (process.getuid?.() === 0) {
+    const user = unprivilegedUser();
+    await chown(dir, user.uid, user.gid);
+  }
+  return dir;
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => (port ? resolve(port) : reject(new Error('[testkit] no port assigned'))));
+    });
+  });
+}
