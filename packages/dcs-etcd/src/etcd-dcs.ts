@@ -415,7 +415,8 @@ export function createEtcdDcs(options: EtcdDcsOptions): Dcs {
       try {
         current = await abortable('watchLeader', signal, call('watchLeader', (callOptions) => getKey(leaderKey, callOptions)));
       } catch (error) {
-        if (error instanceof PgwardenError && error.code === 'DCS_ABORTED') return false;
+        // A watch cut short by an abort or by close() was simply not woken.
+        if (closed || (error instanceof PgwardenError && error.code === 'DCS_ABORTED')) return false;
         throw error;
       }
       if ((current.kv?.mod_revision ?? null) !== leaderVersion) return true;

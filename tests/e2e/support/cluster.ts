@@ -1,0 +1,299 @@
+/**
+ * A real cluster for end-to-end tests: one etcd and N pgwarden agents, each with its own PostgreSQL 15, all
+ * on loopback, started and stopped by the test. Agents run from the built package (`pnpm build` first).
+ */
+import type { ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import pg from 'pg';
+import type { EtcdFixture } from '@pgwarden/testkit/etcd';
+import { startEtcd } from '@pgwarden/testkit/etcd';
+import { freePort, makeTempDir, postgresBinDir } from '@pgwarden/testkit/postgres';
+
+const AGENT_BIN = resolve(import.meta.dirname, '../../../packages/agent/bin/pgwarden.js');
+const LOG_LINES_KEPT = 400;
+
+export const SUPERUSER = { username: 'postgres', password: 'superpass' };
+
+export interface MemberHandle {
+  readonly name: string;
+  readonly dir: string;
+  readonly dataDir: string;
+  readonly configFile: string;
+  readonly pgPort: number;
+  readonly apiPort: number;
+  agent: ChildProcess | null;
+  readonly log: string[];
+}
+
+export interface TimingProfile {
+  readonly ttl: number;
+  readonly loopWait: number;
+  readonly retryTimeout: number;
+}
+
+export interface ClusterOptions {
+  readonly scope?: string;
+  readonly members?: number;
+  readonly timing?: TimingProfile;
+  readonly usePgRewind?: boolean;
+  /** Per-member extra YAML appended to its config, e.g. tags. */
+  readonly extraYaml?: (index: number) => string;
+}
+
+export class LocalCluster {
+  readonly members: MemberHandle[] = [];
+
+  private constructor(
+    readonly etcd: EtcdFixture,
+    readonly scope: string,
+    readonly root: string,
+  ) {}
+
+  static async create(options: ClusterOptions = {}): Promise<LocalCluster> {
+    if (!existsSync(resolve(AGENT_BIN, '../../dist/index.js'))) {
+      throw new Error('the agent is not built: run `pnpm build` before the end-to-end tests');
+    }
+    const etcd = await startEtcd();
+    const root = await makeTempDir('pgwarden-e2e');
+    const cluster = new LocalCluster(etcd, options.scope ?? 'e2e', root);
+    const timing = options.timing ?? { ttl: 10, loopWait: 2, retryTimeout: 3 };
+    const count = options.members ?? 3;
+    for (let index = 0; index < count; index++) {
+      const name = `node${index}`;
+      const dir = await makeTempDir(join(root, name));
+      const pgPort = await freePort();
+      const apiPort = await freePort();
+      const member: MemberHandle = {
+        name,
+        dir,
+        dataDir: join(dir, 'data'),
+        configFile: join(dir, 'pgwarden.yml'),
+        pgPort,
+        apiPort,
+        agent: null,
+        log: [],
+      };
+      await writeFile(member.configFile, memberYaml(cluster, member, timing, options, index));
+      cluster.members.push(member);
+    }
+    return cluster;
+  }
+
+  member(name: string): MemberHandle {
+    const member = this.members.find((candidate) => candidate.name === name);
+    if (!member) throw new Error(`no member ${name}`);
+    return member;
+  }
+
+  startAgent(name: string, extraArgs: string[] = []): ChildProcess {
+    const member = this.member(name);
+    const child = spawn(process.execPath, [AGENT_BIN, ...extraArgs, member.configFile], {
+      env: { ...cleanEnv(), PGWARDEN_ALLOW_SHORT_TTL: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const keep = (chunk: Buffer) => {
+      for (const line of chunk.toString().split('\n')) {
+        if (!line) continue;
+        member.log.push(line);
+        if (member.log.length > LOG_LINES_KEPT) member.log.shift();
+      }
+    };
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+    member.agent = child;
+    return child;
+  }
+
+  startAll(): void {
+    for (const member of this.members) this.startAgent(member.name);
+  }
+
+  /** Resolves with the exit code once the agent is gone. */
+  async stopAgent(name: string, signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 60_000): Promise<number | null> {
+    const member = this.member(name);
+    const child = member.agent;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return child?.exitCode ?? null;
+    const exited = new Promise<number | null>((resolveExit) => child.once('exit', (code) => resolveExit(code)));
+    child.kill(signal);
+    const code = await Promise.race([exited, delay(timeoutMs).then(() => 'timeout' as const)]);
+    if (code === 'timeout') {
+      child.kill('SIGKILL');
+      throw new Error(`${name}: agent did not stop within ${timeoutMs} ms after ${signal}`);
+    }
+    member.agent = null;
+    return code;
+  }
+
+  postmasterPid(name: string): number | null {
+    const pidFile = join(this.member(name).dataDir, 'postmaster.pid');
+    if (!existsSync(pidFile)) return null;
+    const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+    return Number.isInteger(pid) && pid > 0 ? pid : null;
+  }
+
+  /** kill -9 of the agent and its postmaster: the member vanishes without any chance to clean up. */
+  async crash(name: string): Promise<void> {
+    const postmaster = this.postmasterPid(name);
+    await this.stopAgent(name, 'SIGKILL');
+    if (postmaster) {
+      try {
+        process.kill(postmaster, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+
+  async status(name: string): Promise<Record<string, unknown> | null> {
+    return this.getJson(name, '/patroni');
+  }
+
+  async getJson(name: string, path: string): Promise<Record<string, unknown> | null> {
+    try {
+      const response = await fetch(`http://127.0.0.1:${this.member(name).apiPort}${path}`, { signal: AbortSignal.timeout(2000) });
+      return (await response.json()) as Record<string, unknown>;
+    } catch {
+      return null;
+    }
+  }
+
+  async httpStatus(name: string, path: string, method = 'GET'): Promise<number | null> {
+    try {
+      const response = await fetch(`http://127.0.0.1:${this.member(name).apiPort}${path}`, { method, signal: AbortSignal.timeout(2000) });
+      await response.arrayBuffer();
+      return response.status;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Names of the members whose `GET /primary` answers 200. */
+  async primaries(): Promise<string[]> {
+    const answers = await Promise.all(this.members.map(async (member) => ((await this.httpStatus(member.name, '/primary')) === 200 ? member.name : null)));
+    return answers.filter((name): name is string => name !== null);
+  }
+
+  async query<T extends pg.QueryResultRow = Record<string, unknown>>(name: string, sql: string, params: unknown[] = []): Promise<T[]> {
+    const client = new pg.Client({
+      host: '127.0.0.1',
+      port: this.member(name).pgPort,
+      user: SUPERUSER.username,
+      password: SUPERUSER.password,
+      database: 'postgres',
+      connectionTimeoutMillis: 3000,
+      statement_timeout: 5000,
+    });
+    await client.connect();
+    try {
+      return (await client.query<T>(sql, params)).rows;
+    } finally {
+      await client.end();
+    }
+  }
+
+  /** Polls until `check` returns a value other than undefined/false; fails with the agents' recent logs. */
+  async waitFor<T>(description: string, check: () => Promise<T | undefined | false | null>, timeoutMs = 90_000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    let lastError: unknown = null;
+    while (Date.now() < deadline) {
+      try {
+        const value = await check();
+        if (value !== undefined && value !== false && value !== null) return value;
+      } catch (error) {
+        lastError = error;
+      }
+      await delay(250);
+    }
+    throw new Error(`timed out after ${timeoutMs} ms waiting for ${description}${lastError ? ` (last error: ${String(lastError)})` : ''}\n${this.recentLogs()}`);
+  }
+
+  recentLogs(lines = 25): string {
+    return this.members.map((member) => `--- ${member.name}\n${member.log.slice(-lines).join('\n')}`).join('\n');
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(
+      this.members.map(async (member) => {
+        try {
+          await this.stopAgent(member.name, 'SIGTERM', 30_000);
+        } catch {
+          // it was killed by stopAgent
+        }
+        const postmaster = this.postmasterPid(member.name);
+        if (postmaster) {
+          try {
+            process.kill(postmaster, 'SIGKILL');
+          } catch {
+            // already gone
+          }
+        }
+      }),
+    );
+    await this.etcd.stop();
+    await rm(this.root, { recursive: true, force: true });
+  }
+}
+
+function cleanEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (value !== undefined && !key.startsWith('PATRONI_') && !key.startsWith('VITEST') && !key.startsWith('PG')) env[key] = value;
+  }
+  return env;
+}
+
+function memberYaml(cluster: LocalCluster, member: MemberHandle, timing: TimingProfile, options: ClusterOptions, index: number): string {
+  return `scope: ${cluster.scope}
+namespace: /service
+name: ${member.name}
+
+restapi:
+  listen: 127.0.0.1:${member.apiPort}
+  connect_address: 127.0.0.1:${member.apiPort}
+
+etcd3:
+  hosts: ${cluster.etcd.endpoint}
+
+bootstrap:
+  dcs:
+    ttl: ${timing.ttl}
+    loop_wait: ${timing.loopWait}
+    retry_timeout: ${timing.retryTimeout}
+    maximum_lag_on_failover: 1048576
+    postgresql:
+      use_pg_rewind: ${options.usePgRewind ?? true}
+      parameters:
+        max_connections: 50
+        shared_buffers: 32MB
+  initdb:
+    - encoding: UTF8
+    - data-checksums
+
+postgresql:
+  listen: 127.0.0.1:${member.pgPort}
+  connect_address: 127.0.0.1:${member.pgPort}
+  data_dir: ${member.dataDir}
+  bin_dir: ${postgresBinDir()}
+  pgpass: ${join(member.dir, 'pgpass')}
+  authentication:
+    superuser:
+      username: ${SUPERUSER.username}
+      password: ${SUPERUSER.password}
+    replication:
+      username: replicator
+      password: replpass
+    rewind:
+      username: rewinder
+      password: rewindpass
+  parameters:
+    unix_socket_directories: '${member.dir}'
+  pg_hba:
+    - local all all trust
+    - host all all 127.0.0.1/32 scram-sha-256
+    - host replication replicator 127.0.0.1/32 scram-sha-256
+${options.extraYaml?.(index) ?? ''}`;
+}
