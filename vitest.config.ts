@@ -1,14 +1,18 @@
 import { defineConfig } from 'vitest/config';
 
 // Packages resolve each other's src/ through the @pgwarden/source condition: no build before tests.
+// Tests run on the server side, so the condition goes into ssr.resolve too ('import' stays out: pg is CommonJS).
 const resolve = { conditions: ['@pgwarden/source'] };
+const ssr = { resolve: { conditions: ['@pgwarden/source', 'module', 'node', 'development|production'] } };
 
 export default defineConfig({
   resolve,
+  ssr,
   test: {
     projects: [
       {
         resolve,
+        ssr,
         test: {
           name: 'unit',
           include: ['packages/*/src/**/*.test.ts', 'examples/*/src/**/*.test.ts'],
@@ -17,6 +21,7 @@ export default defineConfig({
       },
       {
         resolve,
+        ssr,
         test: {
           name: 'integration',
           include: ['packages/*/test/**/*.test.ts', 'examples/*/test/**/*.test.ts'],
@@ -27,6 +32,7 @@ export default defineConfig({
       },
       {
         resolve,
+        ssr,
         test: {
           name: 'e2e',
           include: ['tests/e2e/**/*.test.ts'],

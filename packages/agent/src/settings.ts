@@ -89,7 +89,8 @@ export function driverOptions(
     pgpass: config.postgresql.pgpass,
     ...(config.bootstrap.initdb ? { initdb: config.bootstrap.initdb } : {}),
     useSlots: dynamic.useSlots,
-    usePgRewind: config.postgresql.use_pg_rewind ?? dynamic.usePgRewind,
+    // Whether to rewind is the HA rules' decision (use_pg_rewind in the dynamic config); the driver may always.
+    usePgRewind: true,
     ...(osUser ? { osUser } : {}),
     pgCtlTimeout: config.postgresql.pg_ctl_timeout,
     database: config.postgresql.database,

@@ -115,6 +115,7 @@ export function createEtcdDcs(options: EtcdDcsOptions): Dcs {
   let ttl = options.ttl;
   let retryTimeoutMs = options.retryTimeout * 1_000;
   let lease: { readonly id: string; readonly ttl: number } | null = null;
+  let refreshing: Promise<string> | null = null;
   let closed = false;
   /** Aborted by close(): every watch in progress ends. */
   const lifetime = new AbortController();
@@ -192,7 +193,15 @@ export function createEtcdDcs(options: EtcdDcsOptions): Dcs {
   }
 
   /** This member's lease, kept alive; a new one when it expired or the ttl changed. */
-  async function refreshLease(callOptions: CallOptions): Promise<string> {
+  function refreshLease(callOptions: CallOptions): Promise<string> {
+    // Concurrent callers share one refresh, so they never grant two leases.
+    refreshing ??= refreshLeaseNow(callOptions).finally(() => {
+      refreshing = null;
+    });
+    return refreshing;
+  }
+
+  async function refreshLeaseNow(callOptions: CallOptions): Promise<string> {
     if (lease && lease.ttl === ttl && (await keepaliveOnce(lease.id, callOptions))) return lease.id;
     if (lease) logger.log('info', 'lease expired or ttl changed, granting a new one', { lease: lease.id, ttl });
     const granted = await client.leaseClient.leaseGrant({ TTL: ttl, ID: 0 }, callOptions);
@@ -252,7 +261,7 @@ export function createEtcdDcs(options: EtcdDcsOptions): Dcs {
       const onAbort = (): void => reject(new PgwardenError(COMPONENT, 'DCS_ABORTED', `${operation} aborted`));
       if (signal.aborted) onAbort();
       signal.addEventListener('abort', onAbort, { once: true });
-      work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+      void work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
     });
   }
 
@@ -268,7 +277,7 @@ export function createEtcdDcs(options: EtcdDcsOptions): Dcs {
         signal?.removeEventListener('abort', stop);
         lifetime.signal.removeEventListener('abort', stop);
         watcher.removeAllListeners('put').removeAllListeners('delete');
-        watcher.cancel().catch(() => {});
+        void watcher.cancel().catch(() => {});
         resolve(woken);
       };
       const stop = (): void => finish(false);

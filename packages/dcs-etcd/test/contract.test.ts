@@ -49,10 +49,18 @@ describe('etcd key layout', () => {
 
   it("writes Patroni's keys and values under /service/<scope>/", async () => {
     await using alpha = createEtcdDcs({ ...identity('alpha'), client: raw });
-    const member = { conn_url: 'postgres://127.0.0.1:5432/postgres', api_url: 'http://127.0.0.1:8008/patroni', state: 'running', role: 'primary', version: '4.1.4', xlog_location: 50331808, timeline: 1 };
+    const member = {
+      conn_url: 'postgres://127.0.0.1:5432/postgres',
+      api_url: 'http://127.0.0.1:8008/patroni',
+      state: 'running',
+      role: 'primary',
+      version: '4.1.4',
+      xlog_location: 50_331_808,
+      timeline: 1,
+    };
     expect(await alpha.initialize({ create: true, sysid: '7312345678901234567' })).toBe(true);
-    expect(await alpha.touchMember(member)).toBe(true);
-    expect(await alpha.acquireLeader()).toBe(true);
+    // Concurrent calls share one lease grant.
+    expect(await Promise.all([alpha.touchMember(member), alpha.acquireLeader()])).toEqual([true, true]);
     expect(await alpha.setFailover(null)).toBe(true);
     expect(await alpha.setSync({ leader: 'alpha', syncStandby: ['bravo'], quorum: 0 }, null)).not.toBe(false);
 
@@ -78,7 +86,12 @@ describe('etcd key layout', () => {
 
   it('reads a cluster that Patroni wrote, and a version is the mod_revision', async () => {
     await raw.put('/service/patroni/leader').value('pg1');
-    await raw.put('/service/patroni/members/pg1').value('{"conn_url":"postgres://10.0.0.1:5432/postgres","api_url":"http://10.0.0.1:8008/patroni","state":"running","role":"primary","version":"4.1.4"}');
+    await raw
+      .put('/service/patroni/members/pg1')
+      .value(
+        '{"conn_url":"postgres://10.0.0.1:5432/postgres","api_url":"http://10.0.0.1:8008/patroni",' +
+          '"state":"running","role":"primary","version":"4.1.4"}',
+      );
     await raw.put('/service/patroni/config').value('{"ttl":30,"loop_wait":10,"postgresql":{"use_pg_rewind":true}}');
     await raw.put('/service/patroni/failover').value('pg1:pg2');
     await using reader = createEtcdDcs({ ...identity('pg2'), scope: 'patroni', hosts: [etcd.endpoint] });
@@ -98,12 +111,16 @@ describe('etcd key layout', () => {
   });
 
   it('reports an outage as DcsUnreachableError within retryTimeout, then recovers', async () => {
-    await using alpha = createEtcdDcs({ ...identity('alpha'), scope: 'outage', ttl: 10, retryTimeout: 1, hosts: [etcd.endpoint] });
+    const outage = { ...identity('alpha'), scope: 'outage', ttl: 10, retryTimeout: 1 };
+    await using alpha = createEtcdDcs({ ...outage, hosts: [etcd.endpoint] });
     expect(await alpha.acquireLeader()).toBe(true);
     etcd.pause();
     try {
       const started = Date.now();
-      await expect(alpha.renewLeader()).rejects.toMatchObject({ code: 'DCS_UNREACHABLE', message: expect.stringMatching(/^\[dcs-etcd\] renewLeader: /) });
+      await expect(alpha.renewLeader()).rejects.toMatchObject({
+        code: 'DCS_UNREACHABLE',
+        message: expect.stringMatching(/^\[dcs-etcd\] renewLeader: /) as unknown,
+      });
       expect(Date.now() - started).toBeLessThan(3_000);
     } finally {
       etcd.resume();

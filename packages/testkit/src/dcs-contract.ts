@@ -294,18 +294,28 @@ export function describeDcsContract(options: DcsContractOptions): void {
       expect(after.members.map((member) => member.name).sort()).toEqual(['alpha', 'bravo']);
     });
 
-    contractCase('set-timing', 'a new ttl applies to the next lease', async () => {
+    contractCase('set-timing', 'a new ttl applies from the next lease, and the lock moves onto it', async () => {
       const h = use();
       const margin = h.expiryMarginMs ?? 1_000;
       const cluster = newCluster();
       const alpha = cluster.member('alpha');
       const bravo = cluster.member('bravo');
-      alpha.setTiming({ ttl: h.ttlSeconds * 2, retryTimeout: h.retryTimeoutSeconds ?? 2 });
       await alpha.touchMember(memberData('alpha', 5432));
+      expect(await alpha.acquireLeader()).toBe(true);
+
+      alpha.setTiming({ ttl: h.ttlSeconds * 2, retryTimeout: h.retryTimeoutSeconds ?? 2 });
+      expect(await alpha.renewLeader(), 'renewing re-binds the lock to the new lease').toBe(true);
+      expect(await alpha.touchMember(memberData('alpha', 5432))).toBe(true);
+      // The old, shorter lease has run out by now; the keys live on the new one.
       await h.letTimePass(h.ttlSeconds * 1_000 + margin);
-      expect((await bravo.loadCluster()).members.map((member) => member.name)).toEqual(['alpha']);
+      const held = await bravo.loadCluster();
+      expect(held.leader?.name).toBe('alpha');
+      expect(held.members.map((member) => member.name)).toEqual(['alpha']);
+
       await h.letTimePass(h.ttlSeconds * 1_000);
-      expect((await bravo.loadCluster()).members).toEqual([]);
+      const expired = await bravo.loadCluster();
+      expect(expired.leader).toBeNull();
+      expect(expired.members).toEqual([]);
     });
 
     contractCase('member-round-trip', "member data is stored as Patroni's JSON and read back", async () => {

@@ -281,7 +281,7 @@ export function createMemoryDcs(options: MemoryDcsOptions): Dcs {
           signal?.removeEventListener('abort', onAbort);
           lifetime.signal.removeEventListener('abort', onAbort);
         });
-        clock.sleep(Math.max(0, wakeAt - now), stop.signal).then(resolve, () => {});
+        void clock.sleep(Math.max(0, wakeAt - now), stop.signal).then(resolve, () => {});
       });
       try {
         await woken;

@@ -5,13 +5,13 @@
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { rm, writeFile } from 'node:fs/promises';
+import { chown, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
 import type { EtcdFixture } from '@pgwarden/testkit/etcd';
 import { startEtcd } from '@pgwarden/testkit/etcd';
-import { freePort, makeTempDir, postgresBinDir } from '@pgwarden/testkit/postgres';
+import { freePort, makeTempDir, postgresBinDir, unprivilegedUser } from '@pgwarden/testkit/postgres';
 
 const AGENT_BIN = resolve(import.meta.dirname, '../../../packages/agent/bin/pgwarden.js');
 const LOG_LINES_KEPT = 400;
@@ -64,7 +64,9 @@ export class LocalCluster {
     const count = options.members ?? 3;
     for (let index = 0; index < count; index++) {
       const name = `node${index}`;
-      const dir = await makeTempDir(join(root, name));
+      const dir = join(root, name);
+      await mkdir(dir, { mode: 0o700 });
+      if (process.getuid?.() === 0) await chown(dir, unprivilegedUser().uid, unprivilegedUser().gid);
       const pgPort = await freePort();
       const apiPort = await freePort();
       const member: MemberHandle = {
