@@ -91,12 +91,11 @@ describe('a 3-member cluster on etcd', () => {
   it('refuses a second agent with a name already running', async () => {
     const duplicate = cluster.members.find((member) => member.name !== firstLeader)!;
     const handle = cluster.member(duplicate.name);
-    const original = handle.agent;
-    const second = cluster.startAgent(duplicate.name);
+    const second = cluster.startExpectingExit(duplicate.name);
     const code = await new Promise<number | null>((resolveExit) => second.once('exit', (exit) => resolveExit(exit)));
     expect(code).toBe(1);
     expect(handle.log.some((line) => line.includes(`already a member named ${duplicate.name}`))).toBe(true);
-    handle.agent = original;
+    expect(handle.agent?.exitCode).toBeNull();
   });
 
   let secondLeader = '';

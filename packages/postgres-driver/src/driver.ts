@@ -545,6 +545,29 @@ class Driver implements PostgresDriver {
   }
 
   /** A dedicated session without statement timeout, for DDL and CHECKPOINT. */
+  async #checkpointSource(source: Upstream): Promise<void> {
+    const superuser = this.#options.authentication.superuser;
+    const client = new Client({
+      host: source.host,
+      port: source.port,
+      user: superuser.username,
+      ...(superuser.password === undefined ? {} : { password: superuser.password }),
+      database: this.#options.database ?? 'postgres',
+      application_name: 'pgwarden',
+      connectionTimeoutMillis: 3_000,
+    });
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      await client.query('CHECKPOINT');
+    } catch (error) {
+      // pg_rewind itself will say whether the source can be reached; a stale checkpoint is only logged.
+      this.#logger.log('warn', `could not checkpoint the rewind source ${source.name}: ${String(error)}`);
+    } finally {
+      await client.end().catch(() => {});
+    }
+  }
+
   async #withSession<T>(work: (client: Client) => Promise<T>): Promise<T> {
     const client = new Client(this.#clientConfig(undefined));
     client.on('error', () => {});
@@ -772,6 +795,10 @@ class Driver implements PostgresDriver {
       passfile: this.#pgpass,
       sslmode: 'prefer',
     });
+    // pg_rewind reads the source's timeline from its last checkpoint: right after a promotion that checkpoint
+    // may still be on the old timeline, and pg_rewind would wrongly find nothing to rewind.
+    progress('checkpointing the source', { source: source.name });
+    await this.#checkpointSource(source);
     const args = ['-D', this.#dataDir, `--source-server=${sourceServer}`, '--progress'];
     const version = await this.#majorVersion();
     const restoreCommand = this.#parameters['restore_command'];

@@ -4,7 +4,8 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { chown, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -15,6 +16,8 @@ import { freePort, makeTempDir, postgresBinDir, unprivilegedUser } from '@pgward
 
 const AGENT_BIN = resolve(import.meta.dirname, '../../../packages/agent/bin/pgwarden.js');
 const LOG_LINES_KEPT = 400;
+/** Full agent logs stay here after the run, for a failure's post-mortem. */
+const LOG_DIR = join(tmpdir(), 'pgwarden-e2e-logs');
 
 export const SUPERUSER = { username: 'postgres', password: 'superpass' };
 
@@ -46,6 +49,9 @@ export interface ClusterOptions {
 
 export class LocalCluster {
   readonly members: MemberHandle[] = [];
+  /** Agents that exited without a test asking them to: waitFor fails at once instead of timing out. */
+  readonly unexpectedExits: string[] = [];
+  private readonly expectedExits = new WeakSet<ChildProcess>();
 
   private constructor(
     readonly etcd: EtcdFixture,
@@ -57,6 +63,7 @@ export class LocalCluster {
     if (!existsSync(resolve(AGENT_BIN, '../../dist/index.js'))) {
       throw new Error('the agent is not built: run `pnpm build` before the end-to-end tests');
     }
+    mkdirSync(LOG_DIR, { recursive: true });
     const etcd = await startEtcd();
     const root = await makeTempDir('pgwarden-e2e');
     const cluster = new LocalCluster(etcd, options.scope ?? 'e2e', root);
@@ -91,13 +98,25 @@ export class LocalCluster {
     return member;
   }
 
+  /** Starts an agent that is expected to exit by itself (e.g. refused at start-up). */
+  startExpectingExit(name: string): ChildProcess {
+    const member = this.member(name);
+    const previous = member.agent;
+    const child = this.startAgent(name);
+    this.expectedExits.add(child);
+    member.agent = previous;
+    return child;
+  }
+
   startAgent(name: string, extraArgs: string[] = []): ChildProcess {
     const member = this.member(name);
     const child = spawn(process.execPath, [AGENT_BIN, ...extraArgs, member.configFile], {
       env: { ...cleanEnv(), PGWARDEN_ALLOW_SHORT_TTL: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    const logFile = join(LOG_DIR, `${this.scope}-${name}.log`);
     const keep = (chunk: Buffer) => {
+      appendFileSync(logFile, chunk);
       for (const line of chunk.toString().split('\n')) {
         if (!line) continue;
         member.log.push(line);
@@ -106,6 +125,9 @@ export class LocalCluster {
     };
     child.stdout?.on('data', keep);
     child.stderr?.on('data', keep);
+    child.once('exit', (code, signal) => {
+      if (member.agent === child && !this.expectedExits.has(child)) this.unexpectedExits.push(`${name} exited (${code ?? signal})`);
+    });
     member.agent = child;
     return child;
   }
@@ -120,6 +142,7 @@ export class LocalCluster {
     const child = member.agent;
     if (!child || child.exitCode !== null || child.signalCode !== null) return child?.exitCode ?? null;
     const exited = new Promise<number | null>((resolveExit) => child.once('exit', (code) => resolveExit(code)));
+    this.expectedExits.add(child);
     child.kill(signal);
     const code = await Promise.race([exited, delay(timeoutMs).then(() => 'timeout' as const)]);
     if (code === 'timeout') {
@@ -202,6 +225,7 @@ export class LocalCluster {
     const deadline = Date.now() + timeoutMs;
     let lastError: unknown = null;
     while (Date.now() < deadline) {
+      if (this.unexpectedExits.length) throw new Error(`${this.unexpectedExits.join(', ')} while waiting for ${description}\n${this.recentLogs()}`);
       try {
         const value = await check();
         if (value !== undefined && value !== false && value !== null) return value;
