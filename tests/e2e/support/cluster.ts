@@ -1,5 +1,5 @@
 /**
- * A real cluster for end-to-end tests: one etcd and N pgwarden agents, each with its own PostgreSQL 15, all
+ * A real cluster for end-to-end tests: one DCS (etcd by default) and N pgwarden agents, each with its own PostgreSQL 15, all
  * on loopback, started and stopped by the test. Agents run from the built package (`pnpm build` first).
  */
 import type { ChildProcess } from 'node:child_process';
@@ -38,7 +38,20 @@ export interface TimingProfile {
   readonly retryTimeout: number;
 }
 
+/** The store the agents use: its YAML section and how to stop it. Default: a fresh etcd. */
+export interface DcsServer {
+  /** The configuration section, e.g. `etcd3:\n  hosts: 127.0.0.1:2379\n`. */
+  readonly yaml: string;
+  stop(): Promise<void>;
+}
+
+export async function startEtcdServer(): Promise<DcsServer & { readonly etcd: EtcdFixture }> {
+  const etcd = await startEtcd();
+  return { etcd, yaml: `etcd3:\n  hosts: ${etcd.endpoint}\n`, stop: () => etcd.stop() };
+}
+
 export interface ClusterOptions {
+  readonly dcs?: DcsServer;
   readonly scope?: string;
   readonly members?: number;
   readonly timing?: TimingProfile;
@@ -54,7 +67,7 @@ export class LocalCluster {
   private readonly expectedExits = new WeakSet<ChildProcess>();
 
   private constructor(
-    readonly etcd: EtcdFixture,
+    readonly dcs: DcsServer,
     readonly scope: string,
     readonly root: string,
   ) {}
@@ -64,9 +77,9 @@ export class LocalCluster {
       throw new Error('the agent is not built: run `pnpm build` before the end-to-end tests');
     }
     mkdirSync(LOG_DIR, { recursive: true });
-    const etcd = await startEtcd();
+    const dcs = options.dcs ?? (await startEtcdServer());
     const root = await makeTempDir('pgwarden-e2e');
-    const cluster = new LocalCluster(etcd, options.scope ?? 'e2e', root);
+    const cluster = new LocalCluster(dcs, options.scope ?? 'e2e', root);
     const timing = options.timing ?? { ttl: 10, loopWait: 2, retryTimeout: 3 };
     const count = options.members ?? 3;
     for (let index = 0; index < count; index++) {
@@ -259,7 +272,7 @@ export class LocalCluster {
         }
       }),
     );
-    await this.etcd.stop();
+    await this.dcs.stop();
     await rm(this.root, { recursive: true, force: true });
   }
 }
@@ -281,9 +294,7 @@ restapi:
   listen: 127.0.0.1:${member.apiPort}
   connect_address: 127.0.0.1:${member.apiPort}
 
-etcd3:
-  hosts: ${cluster.etcd.endpoint}
-
+${cluster.dcs.yaml}
 bootstrap:
   dcs:
     ttl: ${timing.ttl}
