@@ -24,7 +24,6 @@ export {
 } from './validate.js';
 export type {
   DynamicConfigOptions,
-  EffectiveDynamicConfig,
   NormalizedTiming,
   Timing,
   TimingOptions,
@@ -33,7 +32,6 @@ export {
   ALLOW_SHORT_TTL_ENV_VAR,
   DYNAMIC_CONFIG_DEFAULTS,
   normalizeTiming,
-  resolveDynamicConfig,
   TIMING_MINIMUMS,
   timingOptionsFromEnv,
   toDynamicConfig,

@@ -4,7 +4,6 @@ import { POSTGRES0_YML, withLine } from './test-fixtures.js';
 import {
   DYNAMIC_CONFIG_DEFAULTS,
   normalizeTiming,
-  resolveDynamicConfig,
   timingOptionsFromEnv,
   toDynamicConfig,
   toDynamicConfigWithWarnings,
@@ -100,20 +99,5 @@ describe('toDynamicConfig', () => {
         parameters: { max_connections: 100, wal_level: 'replica' },
       },
     });
-  });
-});
-
-describe('resolveDynamicConfig', () => {
-  it('fills defaults, honours master_* aliases and normalises timing', () => {
-    const { config, warnings } = resolveDynamicConfig({ ttl: 15, master_start_timeout: 60, postgresql: { use_slots: false } });
-    // ttl is raised to 20, and then the default loop_wait and retry_timeout no longer fit in it.
-    expect(config).toMatchObject({ ttl: 20, loop_wait: 1, retry_timeout: 9 });
-    expect(config.primary_start_timeout).toBe(60);
-    expect(config.maximum_lag_on_failover).toBe(1048576);
-    expect(config.postgresql).toEqual({ use_pg_rewind: false, use_slots: false });
-    expect(warnings).toEqual([
-      "ttl=15 can't be smaller than 20, adjusting",
-      'violated the rule "loop_wait + 2*retry_timeout <= ttl" where ttl=20: adjusting loop_wait from 10 to 1 and retry_timeout from 10 to 9',
-    ]);
   });
 });

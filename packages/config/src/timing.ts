@@ -1,3 +1,4 @@
+import { TIMING_MINIMUMS, normalizeTiming as normalizeCoreTiming } from '@pgwarden/core';
 import type { Environment } from './env.js';
 import { isRecord } from './merge.js';
 import type { ConfigRecord } from './merge.js';
@@ -25,9 +26,8 @@ export const DYNAMIC_CONFIG_DEFAULTS = Object.freeze({
   postgresql: Object.freeze({ use_pg_rewind: false, use_slots: true }),
 } as const);
 
-/** Patroni's minimums, and the floor kept when they are switched off (the rule below still needs them). */
-export const TIMING_MINIMUMS = Object.freeze({ ttl: 20, loop_wait: 1, retry_timeout: 3 });
-const RELAXED_MINIMUMS = Object.freeze({ ttl: 3, loop_wait: 1, retry_timeout: 1 });
+/** Patroni's minimums; the timing rule itself lives in core, shared with the HA loop. */
+export { TIMING_MINIMUMS };
 
 export interface Timing {
   readonly ttl: number;
@@ -51,38 +51,12 @@ export function timingOptionsFromEnv(env: Environment): TimingOptions {
 }
 
 /**
- * Patroni's timing rule: values below the minimums are raised to them; then, if
- * `loop_wait + 2*retry_timeout > ttl`, loop_wait is lowered (down to 1) and, when even that is not
- * enough, loop_wait becomes 1 and retry_timeout `floor((ttl - 1) / 2)`. Missing values take the defaults.
+ * Patroni's timing rule (core's `normalizeTiming`) in the configuration's own spelling: values below the
+ * minimums are raised, then `loop_wait + 2*retry_timeout <= ttl` is restored. Missing values take the defaults.
  */
 export function normalizeTiming(values: Partial<Timing>, options: TimingOptions = {}): NormalizedTiming {
-  const minimums = options.enforceMinimums === false ? RELAXED_MINIMUMS : TIMING_MINIMUMS;
-  const warnings: string[] = [];
-  const atLeast = (name: keyof Timing): number => {
-    const value = values[name] ?? DYNAMIC_CONFIG_DEFAULTS[name];
-    if (value >= minimums[name]) return value;
-    warnings.push(`${name}=${value} can't be smaller than ${minimums[name]}, adjusting`);
-    return minimums[name];
-  };
-  let loopWait = atLeast('loop_wait');
-  let retryTimeout = atLeast('retry_timeout');
-  const ttl = atLeast('ttl');
-  const minLoopWait = minimums.loop_wait;
-  if (minLoopWait + 2 * retryTimeout > ttl) {
-    const adjustedRetry = Math.floor((ttl - minLoopWait) / 2);
-    warnings.push(
-      `violated the rule "loop_wait + 2*retry_timeout <= ttl" where ttl=${ttl}: adjusting loop_wait from ${loopWait} to ${minLoopWait} and retry_timeout from ${retryTimeout} to ${adjustedRetry}`,
-    );
-    loopWait = minLoopWait;
-    retryTimeout = adjustedRetry;
-  } else if (loopWait + 2 * retryTimeout > ttl) {
-    const adjustedLoopWait = ttl - 2 * retryTimeout;
-    warnings.push(
-      `violated the rule "loop_wait + 2*retry_timeout <= ttl" where ttl=${ttl} and retry_timeout=${retryTimeout}: adjusting loop_wait from ${loopWait} to ${adjustedLoopWait}`,
-    );
-    loopWait = adjustedLoopWait;
-  }
-  return { ttl, loop_wait: loopWait, retry_timeout: retryTimeout, warnings };
+  const { timing, warnings } = normalizeCoreTiming(values, options);
+  return { ttl: timing.ttl, loop_wait: timing.loopWait, retry_timeout: timing.retryTimeout, warnings };
 }
 
 export interface DynamicConfigOptions extends TimingOptions {
@@ -128,48 +102,4 @@ export function toDynamicConfigWithWarnings(
   const dynamic: ConfigRecord = structuredClone(config.bootstrap.dcs);
   const warnings = applyTiming(dynamic, options);
   return { config: (options.fillDefaults === true ? mergeDefaults(dynamic) : dynamic) as DynamicConfig, warnings };
-}
-
-/** A dynamic configuration with every default filled in, as the HA loop reads it. */
-export type EffectiveDynamicConfig = DynamicConfig &
-  Timing & {
-    maximum_lag_on_failover: number;
-    maximum_lag_on_syncnode: number;
-    max_timelines_history: number;
-    primary_start_timeout: number;
-    primary_stop_timeout: number;
-    check_timeline: boolean;
-    synchronous_node_count: number;
-    failsafe_mode: boolean;
-    postgresql: DynamicConfig['postgresql'] & { use_pg_rewind: boolean; use_slots: boolean };
-  };
-
-/**
- * The effective dynamic configuration from a DCS `/config` value (already checked): defaults filled in,
- * the legacy `master_start_timeout`/`master_stop_timeout` honoured, and the timing normalised.
- */
-export function resolveDynamicConfig(
-  data: DynamicConfig,
-  options: TimingOptions = {},
-): { config: EffectiveDynamicConfig; warnings: readonly string[] } {
-  const copy: ConfigRecord = structuredClone(data);
-  for (const [legacy, modern] of [
-    ['master_start_timeout', 'primary_start_timeout'],
-    ['master_stop_timeout', 'primary_stop_timeout'],
-  ] as const) {
-    if (copy[modern] === undefined && copy[legacy] !== undefined) copy[modern] = copy[legacy];
-  }
-  const merged = mergeDefaults(copy);
-  const timing = normalizeTiming(
-    {
-      ttl: merged['ttl'] as number,
-      loop_wait: merged['loop_wait'] as number,
-      retry_timeout: merged['retry_timeout'] as number,
-    },
-    options,
-  );
-  merged['ttl'] = timing.ttl;
-  merged['loop_wait'] = timing.loop_wait;
-  merged['retry_timeout'] = timing.retry_timeout;
-  return { config: merged as EffectiveDynamicConfig, warnings: timing.warnings };
 }

@@ -54,40 +54,42 @@ function boolOr(value: unknown, fallback: boolean): boolean {
   return fallback;
 }
 
+/** Floors kept when the minimums are switched off for test clusters: the rule below still needs them. */
+const RELAXED_MINIMUMS = { ttl: 3, loop_wait: 1, retry_timeout: 1 } as const;
+
 /**
- * Patroni's rule: values below the minimums are raised, and `loop_wait + 2 * retry_timeout <= ttl` is restored by
- * lowering loop_wait first, then retry_timeout. `enforceMinimums: false` lets test clusters run with a short ttl.
+ * Patroni's rule: values below the minimums are raised; then, if `loop_wait + 2*retry_timeout > ttl`, loop_wait
+ * is lowered, and when even loop_wait 1 is not enough, retry_timeout becomes `floor((ttl - 1) / 2)`.
+ * `enforceMinimums: false` lets test clusters run with a short ttl.
  */
 export function normalizeTiming(
   raw: { ttl?: unknown; loop_wait?: unknown; retry_timeout?: unknown },
   options: { enforceMinimums?: boolean } = {},
 ): { timing: Timing; warnings: string[] } {
+  const minimums = options.enforceMinimums === false ? RELAXED_MINIMUMS : TIMING_MINIMUMS;
   const warnings: string[] = [];
-  const enforce = options.enforceMinimums ?? true;
-  let ttl = Math.floor(numberOr(raw.ttl, DYNAMIC_DEFAULTS.ttl));
-  let loopWait = Math.floor(numberOr(raw.loop_wait, DYNAMIC_DEFAULTS.loop_wait));
-  let retryTimeout = Math.floor(numberOr(raw.retry_timeout, DYNAMIC_DEFAULTS.retry_timeout));
-  const floors = enforce ? TIMING_MINIMUMS : { ttl: 2, loop_wait: 1, retry_timeout: 1 };
-  if (ttl < floors.ttl) {
-    warnings.push(`ttl ${ttl} is below the minimum ${floors.ttl}: using ${floors.ttl}`);
-    ttl = floors.ttl;
-  }
-  if (loopWait < floors.loop_wait) {
-    warnings.push(`loop_wait ${loopWait} is below the minimum ${floors.loop_wait}: using ${floors.loop_wait}`);
-    loopWait = floors.loop_wait;
-  }
-  if (retryTimeout < floors.retry_timeout) {
-    warnings.push(`retry_timeout ${retryTimeout} is below the minimum ${floors.retry_timeout}: using ${floors.retry_timeout}`);
-    retryTimeout = floors.retry_timeout;
-  }
-  if (loopWait + 2 * retryTimeout > ttl) {
-    const lowered = Math.max(1, ttl - 2 * retryTimeout);
-    if (lowered !== loopWait) warnings.push(`loop_wait + 2*retry_timeout > ttl: loop_wait lowered to ${lowered}`);
-    loopWait = lowered;
-    if (loopWait + 2 * retryTimeout > ttl) {
-      retryTimeout = Math.floor((ttl - 1) / 2);
-      warnings.push(`loop_wait + 2*retry_timeout > ttl: retry_timeout lowered to ${retryTimeout}`);
-    }
+  const atLeast = (name: keyof typeof TIMING_MINIMUMS): number => {
+    const value = Math.floor(numberOr(raw[name], DYNAMIC_DEFAULTS[name]));
+    if (value >= minimums[name]) return value;
+    warnings.push(`${name}=${value} can't be smaller than ${minimums[name]}, adjusting`);
+    return minimums[name];
+  };
+  let loopWait = atLeast('loop_wait');
+  let retryTimeout = atLeast('retry_timeout');
+  const ttl = atLeast('ttl');
+  if (minimums.loop_wait + 2 * retryTimeout > ttl) {
+    const adjustedRetry = Math.floor((ttl - minimums.loop_wait) / 2);
+    warnings.push(
+      `violated the rule "loop_wait + 2*retry_timeout <= ttl" where ttl=${ttl}: adjusting loop_wait from ${loopWait} to ${minimums.loop_wait} and retry_timeout from ${retryTimeout} to ${adjustedRetry}`,
+    );
+    loopWait = minimums.loop_wait;
+    retryTimeout = adjustedRetry;
+  } else if (loopWait + 2 * retryTimeout > ttl) {
+    const adjustedLoopWait = ttl - 2 * retryTimeout;
+    warnings.push(
+      `violated the rule "loop_wait + 2*retry_timeout <= ttl" where ttl=${ttl} and retry_timeout=${retryTimeout}: adjusting loop_wait from ${loopWait} to ${adjustedLoopWait}`,
+    );
+    loopWait = adjustedLoopWait;
   }
   return { timing: { ttl, loopWait, retryTimeout }, warnings };
 }
