@@ -66,6 +66,7 @@ export { slotNameForMember } from './postgres.js';
 export type { DynamicConfig, Timing } from './dynamic-config.js';
 export { DYNAMIC_DEFAULTS, TIMING_MINIMUMS, normalizeTiming, resolveDynamicConfig } from './dynamic-config.js';
 export type {
+  CallbackAction,
   DcsOutcome,
   Effect,
   EffectHandlers,
@@ -80,7 +81,7 @@ export type {
 export { perform, interpret } from './ha/effects.js';
 export type { Decision, DecisionReason, IneligibleReason } from './ha/decision.js';
 export { decision } from './ha/decision.js';
-export type { CycleInput, CycleResult, HaMemory, HaSettings } from './ha/cycle.js';
+export type { Command, CommandOutcome, CycleInput, CycleResult, HaMemory, HaSettings, ScheduledRestart } from './ha/cycle.js';
 export { INITIAL_MEMORY, haCycle, memberData, upstreamOf } from './ha/cycle.js';
 export { shutdownSequence } from './ha/shutdown.js';
 

@@ -111,6 +111,8 @@ function handlersFor(world: World, effects: Effect[]): EffectHandlers {
     'dcs.setHistory': (effect) => answer(effect, ok),
     'dcs.writeStatus': (effect) => answer(effect, ok),
     'task.start': (effect) => answer(effect, true),
+    'callback.run': (effect) => answer(effect, true),
+    'pg.prePromote': (effect) => answer(effect, true),
     'peers.probe': (effect) => answer(effect, []),
   } as EffectHandlers;
 }
@@ -481,17 +483,17 @@ describe('graceful stop', () => {
   it('stops postgres before releasing the lock', async () => {
     const effects: Effect[] = [];
     const result = await interpret(
-      shutdownSequence({ memory: leaderMemory, now: NOW }),
+      shutdownSequence({ memory: leaderMemory, now: NOW, paused: false }),
       handlersFor({ pg: pgObservation({ role: 'primary' }), cluster: clusterWith() }, effects),
     );
-    expect(effects.map((effect) => effect.kind)).toEqual(['pg.observe', 'pg.stop', 'dcs.releaseLeader']);
+    expect(effects.map((effect) => effect.kind)).toEqual(['pg.observe', 'pg.stop', 'callback.run', 'dcs.releaseLeader']);
     expect(result.reason).toBe('shutdown_released_lock');
   });
 
   it('keeps the lock when postgres does not stop', async () => {
     const effects: Effect[] = [];
     const result = await interpret(
-      shutdownSequence({ memory: leaderMemory, now: NOW }),
+      shutdownSequence({ memory: leaderMemory, now: NOW, paused: false }),
       handlersFor({ pg: pgObservation({ role: 'primary' }), cluster: clusterWith(), answers: { 'pg.stop': () => false } }, effects),
     );
     expect(effects.map((effect) => effect.kind)).not.toContain('dcs.releaseLeader');

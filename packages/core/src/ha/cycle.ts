@@ -2,7 +2,7 @@
  * One HA cycle: observe PostgreSQL and the cluster, decide, act through effects, publish this member.
  * No I/O, no clock, no randomness here: `now` comes in, effects go out.
  */
-import type { Cluster, Member, MemberData, MemberRole, PostgresState, Tags } from '../model.js';
+import type { Cluster, Failover, Member, MemberData, MemberRole, PostgresState, Tags } from '../model.js';
 import { clusterTimeline, failoverPriority, isNoFailover, memberTags, tagIsTrue } from '../model.js';
 import type { PostgresObservation, Upstream } from '../postgres.js';
 import { slotNameForMember } from '../postgres.js';
@@ -46,7 +46,37 @@ export interface HaMemory {
   readonly lastRole: MemberRole | null;
   /** PostgreSQL was running at the end of the last cycle and we did not stop it. */
   readonly postgresWasRunning: boolean;
+  /** When the `pre_promote` script last failed: this member stays out of races for a ttl. */
+  readonly prePromoteFailedAt: number | null;
+  readonly scheduledRestart: ScheduledRestart | null;
 }
+
+/** A restart requested for later through `POST /restart` with `schedule`. */
+export interface ScheduledRestart {
+  /** When, in ms since the epoch. */
+  readonly at: number;
+  readonly schedule: string;
+  readonly role?: 'primary' | 'replica' | 'standby_leader';
+  /** Restart only when the running server is older than this version (server_version_num). */
+  readonly postgresVersionBelow?: number;
+  readonly restartPending?: boolean;
+  readonly timeout?: number;
+  /** The postmaster start time when scheduled: a restart since then cancels it. */
+  readonly postmasterStartTime: string | null;
+}
+
+/** Operator requests (REST API) the cycle decides on, so their rules live with the others. */
+export type Command =
+  | {
+      readonly kind: 'restart';
+      readonly role?: 'primary' | 'replica' | 'standby_leader';
+      readonly postgresVersionBelow?: number;
+      readonly restartPending?: boolean;
+      readonly timeout?: number;
+    }
+  | { readonly kind: 'scheduleRestart'; readonly restart: ScheduledRestart }
+  | { readonly kind: 'cancelScheduledRestart' }
+  | { readonly kind: 'reinitialize'; readonly fromLeader: boolean };
 
 export const INITIAL_MEMORY: HaMemory = {
   cycles: 0,
@@ -57,6 +87,8 @@ export const INITIAL_MEMORY: HaMemory = {
   lastPublishedOptime: null,
   lastRole: null,
   postgresWasRunning: false,
+  prePromoteFailedAt: null,
+  scheduledRestart: null,
 };
 
 export interface CycleInput {
@@ -66,6 +98,8 @@ export interface CycleInput {
   readonly now: number;
   /** The background task, if one is running or has just finished. */
   readonly task: TaskState | null;
+  /** An operator request to decide on in this cycle. */
+  readonly command?: Command | null;
 }
 
 export interface CycleResult {
@@ -80,7 +114,13 @@ export interface CycleResult {
   readonly dynamic: DynamicConfig;
   /** Run the next cycle right away instead of after loop_wait (a step of a multi-cycle action is done). */
   readonly wakeSoon: boolean;
+  /** Run the next cycle no later than this (a scheduled switchover or restart falls due), ms since the epoch. */
+  readonly wakeAt: number | null;
+  /** What became of `input.command`: accepted, or refused with the reason. */
+  readonly commandOutcome: CommandOutcome | null;
 }
+
+export type CommandOutcome = { readonly accepted: true; readonly message: string } | { readonly accepted: false; readonly message: string };
 
 type Step = Generator<Effect, Outcome, unknown>;
 
@@ -93,7 +133,9 @@ interface Outcome {
   /** We stopped PostgreSQL on purpose (not a crash). */
   readonly stopped?: boolean;
   readonly wakeSoon?: boolean;
+  readonly wakeAt?: number;
   readonly role?: MemberRole;
+  readonly commandOutcome?: CommandOutcome;
 }
 
 interface Context {
@@ -101,6 +143,7 @@ interface Context {
   readonly memory: HaMemory;
   readonly now: number;
   readonly task: TaskState | null;
+  readonly command: Command | null;
   readonly cluster: Cluster;
   readonly pg: PostgresObservation;
   readonly dynamic: DynamicConfig;
@@ -131,6 +174,8 @@ export function* haCycle(input: CycleInput): Generator<Effect, CycleResult, unkn
       postgres: pg,
       dynamic,
       wakeSoon: outcome.wakeSoon ?? false,
+      wakeAt: null,
+      commandOutcome: input.command ? { accepted: false, message: 'DCS is not accessible' } : null,
     };
   }
 
@@ -144,7 +189,7 @@ export function* haCycle(input: CycleInput): Generator<Effect, CycleResult, unkn
     configData: cluster.config?.data ?? input.memory.configData,
     lockValidUntil: iAmLeader ? input.memory.lockValidUntil : null,
   };
-  const context: Context = { settings, memory, now, task: input.task, cluster, pg, dynamic, iAmLeader };
+  const context: Context = { settings, memory, now, task: input.task, command: input.command ?? null, cluster, pg, dynamic, iAmLeader };
 
   const outcome = yield* decide(context);
   if (outcome.postgresChanged) pg = yield* perform('pg.observe', {});
@@ -165,6 +210,8 @@ export function* haCycle(input: CycleInput): Generator<Effect, CycleResult, unkn
     postgres: pg,
     dynamic,
     wakeSoon: outcome.wakeSoon ?? false,
+    wakeAt: outcome.wakeAt ?? finalMemory.scheduledRestart?.at ?? null,
+    commandOutcome: outcome.commandOutcome ?? (input.command ? { accepted: false, message: 'not processed: ' + outcome.decision.message } : null),
   };
 }
 
@@ -176,6 +223,12 @@ function nextMemory(memory: HaMemory, outcome: Outcome, pg: PostgresObservation)
 function* decide(ctx: Context): Step {
   const { pg, cluster, settings, task } = ctx;
 
+  if (ctx.command) {
+    const handled = yield* processCommand(ctx, ctx.command);
+    if ('stop' in handled) return handled.stop;
+    // Bookkeeping commands (schedule, cancel) change memory and the cycle goes on as usual.
+    return withCommandOutcome(yield* decide({ ...ctx, command: null, memory: { ...ctx.memory, ...handled.memory } }), handled);
+  }
   if (task?.state === 'running') return yield* whileTaskRuns(ctx, task);
   if (task) return yield* afterTask(ctx, task);
 
@@ -220,7 +273,102 @@ function* decide(ctx: Context): Step {
   }
   if (!cluster.leader) return yield* leaderRace(ctx);
   if (ctx.iAmLeader) return yield* asLeader(ctx);
-  return yield* follow(ctx, cluster.leader.name, cluster.leader.member);
+  const followed = yield* follow(ctx, cluster.leader.name, cluster.leader.member);
+  if (followed.stopped) return followed;
+  const restart = yield* dueScheduledRestart({ ...ctx, memory: { ...ctx.memory, ...followed.memory } });
+  return restart ? { ...restart, memory: { ...followed.memory, ...restart.memory } } : followed;
+}
+
+type CommandHandling =
+  | { readonly stop: Outcome }
+  | { readonly memory: Partial<HaMemory>; readonly commandOutcome: CommandOutcome };
+
+function withCommandOutcome(outcome: Outcome, handled: { memory: Partial<HaMemory>; commandOutcome: CommandOutcome }): Outcome {
+  return { ...outcome, memory: { ...handled.memory, ...outcome.memory }, commandOutcome: handled.commandOutcome };
+}
+
+function refused(message: string, reason: 'restart_refused' | 'reinitialize_refused'): { stop: Outcome } {
+  return { stop: { decision: decision(reason, message), commandOutcome: { accepted: false, message } } };
+}
+
+/** The rules for operator requests: what may run now, and what is refused with which reason. */
+function* processCommand(ctx: Context, command: Command): Generator<Effect, CommandHandling, unknown> {
+  const { pg, cluster, dynamic, task } = ctx;
+  switch (command.kind) {
+    case 'scheduleRestart': {
+      if (dynamic.pause) return refused("Can't schedule restart in the paused state", 'restart_refused');
+      if (ctx.memory.scheduledRestart) return refused('Cannot schedule restart: another restart is already scheduled', 'restart_refused');
+      const message = `restart scheduled at ${command.restart.schedule}`;
+      return { memory: { scheduledRestart: command.restart }, commandOutcome: { accepted: true, message } };
+    }
+    case 'cancelScheduledRestart':
+      if (!ctx.memory.scheduledRestart) return refused('no restart is scheduled', 'restart_refused');
+      return { memory: { scheduledRestart: null }, commandOutcome: { accepted: true, message: 'scheduled restart deleted' } };
+    case 'restart': {
+      if (task?.state === 'running') return refused(`${describeTask(task.kind)} already in progress`, 'restart_refused');
+      const unmet = restartConditionsUnmet(pg, command);
+      if (unmet) return refused(`restart conditions are not satisfied: ${unmet}`, 'restart_refused');
+      const started = yield* startRestart(ctx, command.timeout);
+      return { stop: { ...started, commandOutcome: { accepted: true, message: 'restart started' } } };
+    }
+    case 'reinitialize': {
+      if (!cluster.leader) return refused('Cluster has no leader, can not reinitialize', 'reinitialize_refused');
+      if (ctx.iAmLeader) return refused('I am the leader, can not reinitialize', 'reinitialize_refused');
+      if (task?.state === 'running') return refused(`${describeTask(task.kind)} already in progress`, 'reinitialize_refused');
+      const source = command.fromLeader ? upstreamOf(cluster.leader.member) : cloneSource(ctx);
+      if (!source) return refused(`${cluster.leader.name} has not published where to clone from`, 'reinitialize_refused');
+      yield* perform('task.start', { task: { kind: 'reinitialize', source } });
+      const message = 'reinitialize started';
+      return {
+        stop: {
+          decision: decision('reinitialize_started', `reinitializing from ${source.name} as requested`),
+          memory: { rewindArmed: false },
+          commandOutcome: { accepted: true, message },
+        },
+      };
+    }
+  }
+}
+
+function restartConditionsUnmet(
+  pg: PostgresObservation,
+  conditions: { role?: string; postgresVersionBelow?: number; restartPending?: boolean },
+): string | null {
+  if (conditions.role && conditions.role !== (pg.role ?? 'unknown')) return `role is ${pg.role ?? 'unknown'}, not ${conditions.role}`;
+  if (conditions.postgresVersionBelow !== undefined && (pg.serverVersion ?? 0) >= conditions.postgresVersionBelow) {
+    return `postgres version ${pg.serverVersion ?? 'unknown'} is not below ${conditions.postgresVersionBelow}`;
+  }
+  if (conditions.restartPending && !pg.pendingRestart) return 'no restart is pending';
+  return null;
+}
+
+function* startRestart(ctx: Context, timeout: number | undefined): Step {
+  const { pg, cluster, dynamic } = ctx;
+  const role = pg.role ?? 'replica';
+  const upstream = role === 'replica' && cluster.leader && !ctx.iAmLeader ? upstreamOf(cluster.leader.member) : null;
+  yield* perform('task.start', {
+    task: { kind: 'restart', role, upstream, timeout: timeout ?? dynamic.primaryStartTimeout },
+  });
+  return { decision: decision('restart_started', `restarting postgres as ${role}`) };
+}
+
+/** A scheduled restart runs within loop_wait of its time, unless postgres restarted since or it is stale. */
+function* dueScheduledRestart(ctx: Context): Generator<Effect, Outcome | null, unknown> {
+  const scheduled = ctx.memory.scheduledRestart;
+  if (!scheduled || ctx.dynamic.pause) return null;
+  if (scheduled.postmasterStartTime !== null && ctx.pg.postmasterStartTime !== scheduled.postmasterStartTime) {
+    return { decision: decision('restart_refused', 'scheduled restart cancelled: postgres restarted since it was scheduled'), memory: { scheduledRestart: null } };
+  }
+  if (ctx.now < scheduled.at) return null;
+  if (ctx.now - scheduled.at > 1.5 * ctx.dynamic.timing.loopWait * 1000) {
+    return { decision: decision('restart_refused', `scheduled restart at ${scheduled.schedule} dropped: it is too late now`), memory: { scheduledRestart: null } };
+  }
+  const unmet = restartConditionsUnmet(ctx.pg, scheduled);
+  if (unmet) {
+    return { decision: decision('restart_refused', `scheduled restart skipped: ${unmet}`), memory: { scheduledRestart: null } };
+  }
+  const started = yield* startRestart(ctx, scheduled.timeout);
+  return { ...started, memory: { scheduledRestart: null } };
 }
 
 /** The store is down: a primary keeps running only within retry_timeout of the last answer, then demotes. */
@@ -232,7 +380,7 @@ function* whileDcsUnreachable(
 ): Step {
   const elapsed = input.memory.lastDcsContact === null ? Infinity : input.now - input.memory.lastDcsContact;
   const isPrimary = pg.running && pg.role === 'primary';
-  if (!isPrimary || input.task?.state === 'running') {
+  if (!isPrimary || input.task?.state === 'running' || dynamic.pause) {
     return { decision: decision('dcs_unreachable', `DCS is not accessible (${error})`) };
   }
   if (elapsed < dynamic.timing.retryTimeout * 1000) {
@@ -295,7 +443,9 @@ function* afterTask(ctx: Context, task: Exclude<TaskState, { state: 'running' }>
     };
   }
   if (task.state === 'succeeded') {
-    const memory: Partial<HaMemory> = task.kind === 'start' ? {} : { rewindArmed: false };
+    const memory: Partial<HaMemory> = task.kind === 'start' || task.kind === 'restart' ? {} : { rewindArmed: false };
+    const role = pg.role ?? 'replica';
+    yield* perform('callback.run', { action: task.kind === 'restart' ? 'on_restart' : 'on_start', role });
     return { decision: decision('task_succeeded', `${describeTask(task.kind)} finished`), memory, wakeSoon: true };
   }
   if (task.kind === 'rewind') {
@@ -311,7 +461,7 @@ function* afterTask(ctx: Context, task: Exclude<TaskState, { state: 'running' }>
       memory: { rewindArmed: true },
     };
   }
-  if (task.kind === 'start' && ctx.iAmLeader) {
+  if ((task.kind === 'start' || task.kind === 'restart') && ctx.iAmLeader) {
     yield* perform('dcs.releaseLeader', {});
     return {
       decision: decision('start_failed_released_lock', `failed to start postgres (${task.error}): released the leader lock`),
@@ -358,9 +508,28 @@ function* withoutData(ctx: Context): Step {
 function* recover(ctx: Context): Step {
   const { pg, cluster, dynamic } = ctx;
   const formerPrimary = ctx.memory.rewindArmed || (PRIMARY_CONTROL_STATES.has(pg.controlState ?? '') && !pg.standbySignal);
+  if (dynamic.pause) {
+    // Paused: nothing is started automatically; a lock holder without a running primary gives the lock up.
+    if (ctx.iAmLeader) {
+      yield* perform('dcs.releaseLeader', {});
+      return {
+        decision: decision('paused_released_lock', 'paused and postgres is not running: released the leader lock'),
+        memory: { lockValidUntil: null },
+      };
+    }
+    return { decision: decision('paused_no_action', 'paused: postgres is not running and will not be started') };
+  }
   if (ctx.iAmLeader) {
     const renewed = yield* renewLock(ctx);
     if (renewed) {
+      if (dynamic.primaryStartTimeout === 0 && (yield* healthyFailoverCandidate(ctx))) {
+        yield* perform('dcs.releaseLeader', {});
+        return {
+          decision: decision('failover_after_crash', 'postgres crashed and primary_start_timeout is 0: released the lock to a healthy replica'),
+          memory: { lockValidUntil: null, rewindArmed: true },
+          role: 'demoted',
+        };
+      }
       const role = formerPrimary ? 'primary' : 'replica';
       yield* perform('task.start', {
         task: { kind: 'start', role, upstream: null, timeout: dynamic.primaryStartTimeout },
@@ -373,6 +542,13 @@ function* recover(ctx: Context): Step {
   }
   const leaderMember = cluster.leader && !ctx.iAmLeader ? cluster.leader.member : null;
   const source = upstreamOf(leaderMember);
+  if (formerPrimary && !cluster.leader && cluster.failover?.candidate && cluster.failover.candidate !== ctx.settings.name) {
+    // After our own switchover: give the candidate the moment it needs instead of starting up read-only.
+    return {
+      decision: decision('waiting_for_switchover_candidate', `waiting for ${cluster.failover.candidate} to take the leader lock`),
+      memory: { rewindArmed: true },
+    };
+  }
   if (formerPrimary && source) {
     if (dynamic.usePgRewind) {
       yield* perform('task.start', { task: { kind: 'rewind', source } });
@@ -401,11 +577,19 @@ function* recover(ctx: Context): Step {
 
 /** Nobody holds the lock: take part in the race if this member is the best place for the primary. */
 function* leaderRace(ctx: Context): Step {
-  const { pg } = ctx;
+  const { pg, dynamic } = ctx;
+  if (dynamic.pause && pg.role !== 'primary') {
+    // Paused: only a running primary of this cluster takes the free lock; replicas never race.
+    const candidate = ctx.cluster.failover?.candidate;
+    if (candidate !== ctx.settings.name) {
+      return { decision: decision('not_candidate', 'paused: no automatic failover', 'paused'), role: 'replica' };
+    }
+  }
   const eligibility = yield* checkEligibility(ctx);
   if (eligibility) {
-    if (pg.role === 'primary') {
+    if (pg.role === 'primary' && !dynamic.pause) {
       yield* perform('pg.stop', { mode: 'immediate' });
+      yield* perform('callback.run', { action: 'on_role_change', role: 'demoted' });
       return {
         decision: decision('demoted_other_leader', `demoted: not a healthy candidate (${eligibility.message})`),
         memory: { rewindArmed: true },
@@ -421,22 +605,13 @@ function* leaderRace(ctx: Context): Step {
   if (!acquired.ok) return { decision: decision('race_lost', `leader race interrupted: ${acquired.error}`) };
   if (!acquired.value) return { decision: decision('race_lost', 'another member acquired the leader lock first') };
   const memory = { lockValidUntil: ctx.now + ctx.dynamic.timing.ttl * 1000, rewindArmed: false };
-  if (ctx.cluster.failover) yield* perform('dcs.clearFailover', { expected: ctx.cluster.failover.version });
+  // The new leader consumes the switchover request; while paused the candidate stays recorded (as Patroni keeps it).
+  if (ctx.cluster.failover && !dynamic.pause) yield* perform('dcs.clearFailover', { expected: ctx.cluster.failover.version });
   if (pg.role === 'primary') {
     yield* publishLeaderState(ctx);
     return { decision: decision('acquired_lock_as_primary', 'acquired the leader lock as the running primary'), memory };
   }
-  const promoted = yield* perform('pg.promote', {});
-  if (!promoted) {
-    return { decision: decision('promotion_failed', 'acquired the leader lock but promotion failed'), memory, postgresChanged: true };
-  }
-  return {
-    decision: decision('acquired_lock_promoting', 'promoted self to leader by acquiring the leader lock'),
-    memory,
-    postgresChanged: true,
-    role: 'primary',
-    wakeSoon: true,
-  };
+  return yield* promote(ctx, memory, 'acquired_lock_promoting', 'promoted self to leader by acquiring the leader lock');
 }
 
 /** Returns why this member must not race, or null when it is the healthiest candidate it can see. */
@@ -444,7 +619,11 @@ function* checkEligibility(
   ctx: Context,
 ): Generator<Effect, { reason: IneligibleReason; message: string } | null, unknown> {
   const { pg, cluster, settings, dynamic } = ctx;
-  if (isNoFailover(settings.tags)) return { reason: 'nofailover', message: 'tagged nofailover' };
+  const failover = cluster.failover;
+  const iAmCandidate = failover?.candidate === settings.name;
+  if (ctx.memory.prePromoteFailedAt !== null && ctx.now - ctx.memory.prePromoteFailedAt < dynamic.timing.ttl * 1000) {
+    return { reason: 'pre_promote_backoff', message: 'pre_promote failed less than ttl ago' };
+  }
   if (!pg.running || !pg.accepting) return { reason: 'postgres_not_running', message: 'postgres is not running' };
   const clusterTl = clusterTimeline(cluster);
   if (pg.role === 'primary') {
@@ -453,23 +632,41 @@ function* checkEligibility(
     }
     return null;
   }
-  const myPosition = pg.walPosition ?? 0;
-  const lag = cluster.status.optime - myPosition;
-  if (cluster.status.optime > 0 && lag > dynamic.maximumLagOnFailover) {
-    return {
-      reason: 'lagging',
-      message: `lag ${lag} bytes exceeds maximum_lag_on_failover ${dynamic.maximumLagOnFailover}`,
-    };
-  }
-  if (dynamic.checkTimeline && clusterTl !== null && (pg.timeline === null || pg.timeline < clusterTl)) {
-    return { reason: 'timeline_behind', message: `timeline ${pg.timeline ?? 'unknown'} is behind the cluster's ${clusterTl}` };
+  if (isNoFailover(settings.tags)) return { reason: 'nofailover', message: 'tagged nofailover' };
+  if (iAmCandidate) return null; // the operator's choice: no lag or peer comparison
+  const manual = failover !== null && (failover.candidate !== null || failover.leader !== null);
+  if (!manual) {
+    const lag = cluster.status.optime - (pg.walPosition ?? 0);
+    if (cluster.status.optime > 0 && lag > dynamic.maximumLagOnFailover) {
+      return { reason: 'lagging', message: `lag ${lag} bytes exceeds maximum_lag_on_failover ${dynamic.maximumLagOnFailover}` };
+    }
   }
   const others = cluster.members
     .filter((member) => member.name !== settings.name && typeof member.data.api_url === 'string')
     .map((member) => ({ name: member.name, apiUrl: member.data.api_url as string }));
   const peers = others.length ? yield* perform('peers.probe', { members: others }) : [];
+  const healthy = (peer: PeerStatus): boolean =>
+    peer.reachable && peer.state === 'running' && !isNoFailover(peer.tags) && !peer.watchdogFailed;
+
+  let compared = peers;
+  if (manual) {
+    const candidatePeer = peers.find((peer) => peer.name === failover.candidate);
+    if (candidatePeer && healthy(candidatePeer)) {
+      return { reason: 'switchover_candidate_elsewhere', message: `${failover.candidate} is the switchover candidate` };
+    }
+    if (failover.leader === settings.name) {
+      const anyoneElse = peers.some((peer) => peer.name !== failover.candidate && healthy(peer));
+      return anyoneElse ? { reason: 'former_leader', message: 'the former leader takes the lock only when nobody else can' } : null;
+    }
+    // Race among the rest without the former leader, and without the lag check: the operator asked to move.
+    compared = peers.filter((peer) => peer.name !== failover.leader);
+  }
+  if (dynamic.checkTimeline && clusterTl !== null && (pg.timeline === null || pg.timeline < clusterTl)) {
+    return { reason: 'timeline_behind', message: `timeline ${pg.timeline ?? 'unknown'} is behind the cluster's ${clusterTl}` };
+  }
+  const myPosition = pg.walPosition ?? 0;
   const myPriority = failoverPriority(settings.tags);
-  for (const peer of peers) {
+  for (const peer of compared) {
     const verdict = comparePeer(peer, myPosition, myPriority);
     if (verdict) return verdict;
   }
@@ -496,29 +693,135 @@ function comparePeer(
 }
 
 function* asLeader(ctx: Context): Step {
-  const { pg } = ctx;
+  const { pg, dynamic } = ctx;
+  if (dynamic.pause && pg.role !== 'primary' && ctx.cluster.failover?.candidate !== ctx.settings.name) {
+    yield* perform('dcs.releaseLeader', {});
+    return {
+      decision: decision('paused_released_lock', 'paused and postgres is not running as primary: released the leader lock'),
+      memory: { lockValidUntil: null },
+    };
+  }
   const renewed = yield* renewLock(ctx);
   if (!renewed) {
+    if (pg.role === 'primary' && dynamic.pause) {
+      return {
+        decision: decision('paused_primary_without_lock', 'paused: failed to renew the leader lock, postgres keeps running'),
+        memory: { lockValidUntil: null },
+      };
+    }
     if (pg.role === 'primary') return yield* demoteAfterLockLoss(ctx);
     return lockLost(ctx, 'failed to renew the leader lock');
   }
-  const memory = { lockValidUntil: ctx.now + ctx.dynamic.timing.ttl * 1000, rewindArmed: false };
+  const memory = { lockValidUntil: ctx.now + dynamic.timing.ttl * 1000, rewindArmed: false };
   if (pg.role !== 'primary') {
-    const promoted = yield* perform('pg.promote', {});
-    return {
-      decision: promoted
-        ? decision('promoted_holding_lock', 'promoted self to leader because I hold the leader lock')
-        : decision('promotion_failed', 'holding the leader lock but promotion failed'),
-      memory,
-      postgresChanged: true,
-      ...(promoted ? { role: 'primary' as const, wakeSoon: true } : {}),
-    };
+    return yield* promote(ctx, memory, 'promoted_holding_lock', 'promoted self to leader because I hold the leader lock');
+  }
+  if (ctx.cluster.failover) {
+    const handled = yield* processManualFailover(ctx, ctx.cluster.failover);
+    if (handled) return { ...handled, memory: { ...memory, ...handled.memory } };
   }
   const published = yield* publishLeaderState(ctx);
+  const restart = yield* dueScheduledRestart(ctx);
+  if (restart) return { ...restart, memory: { ...memory, ...published, ...restart.memory } };
   return {
     decision: decision('leader_lock_renewed', `no action: I am (${ctx.settings.name}) the leader with the lock`),
     memory: { ...memory, ...published },
   };
+}
+
+/** Promotion behind the fencing hook: a failing `pre_promote` gives the lock back and keeps us out for a ttl. */
+function* promote(
+  ctx: Context,
+  memory: Partial<HaMemory>,
+  reason: 'acquired_lock_promoting' | 'promoted_holding_lock',
+  message: string,
+): Step {
+  const fenced = yield* perform('pg.prePromote', {});
+  if (!fenced) {
+    yield* perform('dcs.releaseLeader', {});
+    return {
+      decision: decision('pre_promote_failed', 'pre_promote failed: released the leader lock instead of promoting'),
+      memory: { ...memory, lockValidUntil: null, prePromoteFailedAt: ctx.now },
+    };
+  }
+  const promoted = yield* perform('pg.promote', {});
+  if (!promoted) {
+    return { decision: decision('promotion_failed', 'holding the leader lock but promotion failed'), memory, postgresChanged: true };
+  }
+  yield* perform('callback.run', { action: 'on_role_change', role: 'primary' });
+  return { decision: decision(reason, message), memory, postgresChanged: true, role: 'primary', wakeSoon: true };
+}
+
+/**
+ * The leader's side of a switchover or failover request in the `failover` key: wait for a scheduled time,
+ * drop what cannot be honoured, or hand the lock over (stop, then release) when a candidate is fit.
+ */
+function* processManualFailover(ctx: Context, failover: Failover): Generator<Effect, Outcome | null, unknown> {
+  const { settings, dynamic, now } = ctx;
+  const loopWaitMs = dynamic.timing.loopWait * 1000;
+  const clear = function* (reason: 'switchover_stale_cleared' | 'switchover_invalid_cleared' | 'switchover_no_candidate', message: string): Step {
+    yield* perform('dcs.clearFailover', { expected: failover.version });
+    return { decision: decision(reason, message) };
+  };
+  if (failover.scheduledAt && !dynamic.pause) {
+    const at = Date.parse(failover.scheduledAt);
+    if (Number.isNaN(at)) return yield* clear('switchover_invalid_cleared', `cleared a switchover with an unreadable time ${failover.scheduledAt}`);
+    if (now < at) {
+      return { decision: decision('switchover_scheduled', `switchover scheduled at ${failover.scheduledAt}`), wakeAt: at };
+    }
+    if (now - at > 1.5 * loopWaitMs) {
+      return yield* clear('switchover_stale_cleared', `cleared a switchover scheduled at ${failover.scheduledAt}: it is too late now`);
+    }
+  }
+  if (failover.leader && failover.leader !== settings.name) {
+    return yield* clear('switchover_invalid_cleared', `cleared a switchover from ${failover.leader}: I am the leader`);
+  }
+  if (failover.candidate === settings.name) {
+    return yield* clear('switchover_invalid_cleared', 'cleared a switchover to myself: I am already the leader');
+  }
+  if (!failover.candidate && dynamic.pause) {
+    return yield* clear('switchover_invalid_cleared', 'cleared a switchover without a candidate: not possible while paused');
+  }
+  const candidate = yield* healthyFailoverCandidate(ctx, failover.candidate);
+  if (!candidate) {
+    return yield* clear(
+      'switchover_no_candidate',
+      failover.candidate ? `switchover to ${failover.candidate} is not possible: it is not a healthy candidate` : 'switchover is not possible: no healthy candidate',
+    );
+  }
+  // Graceful: a fast shutdown writes the shutdown checkpoint and walsenders send it before exiting; then the lock goes.
+  yield* perform('pg.stop', { mode: 'fast' });
+  yield* perform('dcs.releaseLeader', {});
+  yield* perform('callback.run', { action: 'on_role_change', role: 'demoted' });
+  return {
+    decision: decision('switchover_demoted', `switchover: stopped postgres and released the lock for ${failover.candidate ?? candidate}`),
+    memory: { lockValidUntil: null, rewindArmed: true },
+    postgresChanged: true,
+    stopped: true,
+    role: 'demoted',
+  };
+}
+
+/** A member fit to take over now: reachable, running, replica, not nofailover, within maximum_lag_on_failover. */
+function* healthyFailoverCandidate(ctx: Context, wanted: string | null = null): Generator<Effect, string | null, unknown> {
+  const { cluster, settings, dynamic, pg } = ctx;
+  const members = cluster.members
+    .filter((member) => member.name !== settings.name && (wanted === null || member.name === wanted))
+    .filter((member) => typeof member.data.api_url === 'string' && !isNoFailover(memberTags(member)))
+    .map((member) => ({ name: member.name, apiUrl: member.data.api_url as string }));
+  if (!members.length) return null;
+  const peers = yield* perform('peers.probe', { members });
+  const reference = Math.max(pg.walPosition ?? 0, cluster.status.optime);
+  const fit = peers.find(
+    (peer) =>
+      peer.reachable &&
+      peer.state === 'running' &&
+      peer.role !== 'primary' &&
+      !isNoFailover(peer.tags) &&
+      !peer.watchdogFailed &&
+      reference - peer.walPosition <= dynamic.maximumLagOnFailover,
+  );
+  return fit?.name ?? null;
 }
 
 /** The lock holder keeps `status`, `history` and the members' replication slots current. */
@@ -558,8 +861,14 @@ function* publishLeaderState(ctx: Context): Generator<Effect, Partial<HaMemory>,
 
 function* follow(ctx: Context, leaderName: string, leaderMember: Member | null): Step {
   const { pg, memory } = ctx;
+  if (pg.role === 'primary' && ctx.dynamic.pause) {
+    return {
+      decision: decision('paused_primary_without_lock', `paused: continuing to run as primary without the lock (${leaderName} holds it)`),
+    };
+  }
   if (pg.role === 'primary') {
     yield* perform('pg.stop', { mode: 'immediate' });
+    yield* perform('callback.run', { action: 'on_role_change', role: 'demoted' });
     return {
       decision: decision('demoted_other_leader', `demoted: ${leaderName} holds the leader lock`),
       memory: { rewindArmed: true, lockValidUntil: null },
@@ -574,7 +883,7 @@ function* follow(ctx: Context, leaderName: string, leaderMember: Member | null):
     return { decision: decision('waiting_for_leader_member', `waiting for ${leaderName} to publish its member data`) };
   }
   const leaderTimeline = typeof leaderMember?.data.timeline === 'number' ? leaderMember.data.timeline : null;
-  if (memory.rewindArmed && leaderTimeline !== null && pg.timeline !== null && leaderTimeline > pg.timeline) {
+  if (!ctx.dynamic.pause && memory.rewindArmed && leaderTimeline !== null && pg.timeline !== null && leaderTimeline > pg.timeline) {
     // A former primary started read-only may hold WAL the new leader never had: stop, then rewind.
     yield* perform('pg.stop', { mode: 'fast' });
     return {
@@ -613,6 +922,7 @@ function* renewLock(ctx: Context): Generator<Effect, boolean, unknown> {
 
 function* demoteAfterLockLoss(ctx: Context): Step {
   yield* perform('pg.stop', { mode: 'immediate' });
+  yield* perform('callback.run', { action: 'on_role_change', role: 'demoted' });
   return {
     decision: decision('lock_lost_demoted', 'demoted: failed to renew the leader lock'),
     memory: { lockValidUntil: null, rewindArmed: true },
@@ -670,6 +980,8 @@ function describeTask(kind: TaskSpec['kind']): string {
       return 'reinitialization';
     case 'start':
       return 'postgres start';
+    case 'restart':
+      return 'restart';
   }
 }
 
@@ -689,6 +1001,8 @@ function stateOf(pg: PostgresObservation, task: TaskState | null, outcome: Outco
         return 'creating replica';
       case 'start':
         return 'starting';
+      case 'restart':
+        return 'restarting';
       case 'rewind':
         return 'stopped';
     }

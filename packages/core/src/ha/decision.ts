@@ -49,6 +49,24 @@ export type DecisionReason =
   | 'demoted_other_leader'
   | 'stopping_for_rewind'
   | 'waiting_for_leader_member'
+  // manual switchover and failover
+  | 'switchover_scheduled'
+  | 'switchover_stale_cleared'
+  | 'switchover_invalid_cleared'
+  | 'switchover_no_candidate'
+  | 'switchover_demoted'
+  | 'waiting_for_switchover_candidate'
+  | 'pre_promote_failed'
+  | 'failover_after_crash'
+  // pause
+  | 'paused_no_action'
+  | 'paused_released_lock'
+  | 'paused_primary_without_lock'
+  // operator commands
+  | 'restart_started'
+  | 'restart_scheduled'
+  | 'restart_refused'
+  | 'reinitialize_refused'
   // graceful stop
   | 'shutdown_released_lock'
   | 'shutdown_kept_lock'
@@ -62,7 +80,11 @@ export type IneligibleReason =
   | 'timeline_behind'
   | 'peer_is_primary'
   | 'peer_ahead'
-  | 'peer_preferred';
+  | 'peer_preferred'
+  | 'paused'
+  | 'switchover_candidate_elsewhere'
+  | 'former_leader'
+  | 'pre_promote_backoff';
 
 export interface Decision {
   readonly reason: DecisionReason;

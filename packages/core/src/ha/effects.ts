@@ -19,7 +19,16 @@ export type TaskSpec =
       readonly role: 'primary' | 'replica';
       readonly upstream: Upstream | null;
       readonly timeout: number;
+    }
+  | {
+      readonly kind: 'restart';
+      readonly role: 'primary' | 'replica';
+      readonly upstream: Upstream | null;
+      readonly timeout: number;
     };
+
+/** Patroni's callbacks, run as `<command> <action> <role> <scope>`. */
+export type CallbackAction = 'on_start' | 'on_stop' | 'on_restart' | 'on_reload' | 'on_role_change';
 
 export type TaskKind = TaskSpec['kind'];
 
@@ -61,6 +70,9 @@ interface EffectSpecs {
   'dcs.setHistory': { args: { lines: readonly TimelineHistoryEntry[] }; result: DcsOutcome<boolean> };
   'dcs.writeStatus': { args: { status: ClusterStatus }; result: DcsOutcome<boolean> };
   'task.start': { args: { task: TaskSpec }; result: boolean };
+  'callback.run': { args: { action: CallbackAction; role: string }; result: boolean };
+  /** The `pre_promote` fencing script: true when it succeeded or none is configured. */
+  'pg.prePromote': { args: object; result: boolean };
   'peers.probe': { args: { members: ReadonlyArray<{ name: string; apiUrl: string }> }; result: PeerStatus[] };
 }
 

@@ -8,10 +8,15 @@ import type { Effect } from './effects.js';
 import { perform } from './effects.js';
 import type { HaMemory } from './cycle.js';
 
-export function* shutdownSequence(input: { memory: HaMemory; now: number }): Generator<Effect, Decision, unknown> {
+export function* shutdownSequence(input: { memory: HaMemory; now: number; paused: boolean }): Generator<Effect, Decision, unknown> {
+  if (input.paused) {
+    // Maintenance mode: the operator owns PostgreSQL; leave it running and the lock where it is.
+    return decision('shutdown_complete', 'paused: leaving postgres running and the leader lock in place');
+  }
   const pg = yield* perform('pg.observe', {});
   if (pg.running) {
     const stopped = yield* perform('pg.stop', { mode: 'fast' });
+    if (stopped) yield* perform('callback.run', { action: 'on_stop', role: pg.role ?? 'replica' });
     if (!stopped) {
       // Keeping the lock is safer than handing it over while our postmaster may still take writes.
       return decision('shutdown_kept_lock', 'postgres did not stop: keeping the leader lock until it expires');
