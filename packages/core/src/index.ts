@@ -89,3 +89,5 @@ export { shutdownSequence } from './ha/shutdown.js';
 export const PATRONI_COMPAT_VERSION = '4.1.4';
 /** pgwarden's own version. */
 export const PGWARDEN_VERSION = '0.1.0';
+export type { SwitchoverRequest, SwitchoverVerdict } from './ha/operator.js';
+export { checkSwitchoverRequest, failoverLimitation, parseSchedule } from './ha/operator.js';

@@ -297,17 +297,19 @@ function* processCommand(ctx: Context, command: Command): Generator<Effect, Comm
   switch (command.kind) {
     case 'scheduleRestart': {
       if (dynamic.pause) return refused("Can't schedule restart in the paused state", 'restart_refused');
-      if (ctx.memory.scheduledRestart) return refused('Cannot schedule restart: another restart is already scheduled', 'restart_refused');
+      if (ctx.memory.scheduledRestart) return refused('Another restart is already scheduled', 'restart_refused');
       const message = `restart scheduled at ${command.restart.schedule}`;
       return { memory: { scheduledRestart: command.restart }, commandOutcome: { accepted: true, message } };
     }
     case 'cancelScheduledRestart':
-      if (!ctx.memory.scheduledRestart) return refused('no restart is scheduled', 'restart_refused');
+      if (!ctx.memory.scheduledRestart) return refused('no restarts are scheduled', 'restart_refused');
       return { memory: { scheduledRestart: null }, commandOutcome: { accepted: true, message: 'scheduled restart deleted' } };
     case 'restart': {
       if (task?.state === 'running') return refused(`${describeTask(task.kind)} already in progress`, 'restart_refused');
       const unmet = restartConditionsUnmet(pg, command);
-      if (unmet) return refused(`restart conditions are not satisfied: ${unmet}`, 'restart_refused');
+      if (unmet) {
+        return { stop: { decision: decision('restart_refused', `restart refused: ${unmet}`), commandOutcome: { accepted: false, message: 'restart conditions are not satisfied' } } };
+      }
       const started = yield* startRestart(ctx, command.timeout);
       return { stop: { ...started, commandOutcome: { accepted: true, message: 'restart started' } } };
     }
