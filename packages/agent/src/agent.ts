@@ -5,6 +5,7 @@
 import type {
   Clock,
   Cluster,
+  Command,
   CycleResult,
   Dcs,
   EffectHandlers,
@@ -29,8 +30,9 @@ import type { PgwardenConfig } from '@pgwarden/config';
 import { parseHostPort } from '@pgwarden/config';
 import type { PostgresDriver } from '@pgwarden/postgres-driver';
 import { createPostgresDriver } from '@pgwarden/postgres-driver';
-import type { NodeSnapshot, RestApiNode, RestApiServer } from '@pgwarden/rest-api';
+import type { NodeOperations, NodeSnapshot, RestApiNode, RestApiServer } from '@pgwarden/rest-api';
 import { createRestApiHandler, fetchMemberStatus, startRestApiServer } from '@pgwarden/rest-api';
+import { ScriptRunner } from './callbacks.js';
 import { createDcs } from './dcs-loader.js';
 import { driverOptions, haSettings, initialTiming, mergedParameters } from './settings.js';
 import { TaskRunner } from './tasks.js';
@@ -44,6 +46,8 @@ export interface AgentDeps {
   /** Overrides for tests and embedders; by default the configured plugin and the real driver. */
   readonly dcs?: Dcs;
   readonly postgres?: PostgresDriver;
+  /** Fires `reload` events (SIGHUP): postgres parameters are applied again and postgres reloads. */
+  readonly reloadSignal?: EventTarget;
 }
 
 const PEER_TIMEOUT_MS = 2000;
@@ -111,6 +115,14 @@ async function runLoop(parts: LoopParts): Promise<void> {
   let appliedParameters = JSON.stringify(mergedParameters(config.bootstrap.dcs.postgresql?.parameters ?? {}, config));
 
   const tasks = new TaskRunner((spec, taskSignal) => runTask(spec, postgres, logger, taskSignal), clock);
+  const scripts = new ScriptRunner({
+    scope: config.scope,
+    callbacks: config.postgresql.callbacks ?? {},
+    prePromote: config.postgresql.pre_promote,
+    env: deps.env ?? process.env,
+    logger,
+  });
+  let operations: NodeOperations | undefined;
 
   const node: RestApiNode = {
     snapshot: (): NodeSnapshot => {
@@ -142,6 +154,9 @@ async function runLoop(parts: LoopParts): Promise<void> {
       };
     },
     loadCluster: () => dcs.loadCluster(),
+    get operations() {
+      return operations;
+    },
   };
 
   const listen = parseHostPort(config.restapi.listen);
@@ -157,31 +172,72 @@ async function runLoop(parts: LoopParts): Promise<void> {
     dcs: dcs.kind,
   });
 
-  const handlers = effectHandlers(dcs, postgres, tasks, timing);
+  const handlers = effectHandlers(dcs, postgres, tasks, scripts, timing);
   let wake: (() => void) | null = null;
   tasks.onFinish(() => wake?.());
+  let lastWarnings = '';
+
+  /** Cycles and operator commands run one at a time: a command is decided in a cycle of its own. */
+  let queue: Promise<unknown> = Promise.resolve();
+  function serialized<T>(work: () => Promise<T>): Promise<T> {
+    const run = queue.then(work, work);
+    queue = run.catch(() => undefined);
+    return run;
+  }
+
+  async function cycle(command: Command | null): Promise<CycleResult> {
+    const cycleStart = clock.now();
+    const result = await interpret(haCycle({ settings, memory, now: cycleStart, task: tasks.take(), command }), handlers);
+    memory = result.memory;
+    last = result;
+    lastCycleAt = clock.now();
+    logCycle(logger, config.name, result);
+    if (result.dynamic.timing.ttl !== timing.ttl || result.dynamic.timing.retryTimeout !== timing.retryTimeout) {
+      dcs.setTiming({ ttl: result.dynamic.timing.ttl, retryTimeout: result.dynamic.timing.retryTimeout });
+    }
+    timing = result.dynamic.timing;
+    handlers.setTiming(timing);
+    const warnings = result.dynamic.warnings.join('\n');
+    if (warnings && warnings !== lastWarnings) for (const warning of result.dynamic.warnings) logger.log('warn', warning);
+    lastWarnings = warnings;
+    const wanted = JSON.stringify(mergedParameters(result.dynamic.parameters, config));
+    if (wanted !== appliedParameters && result.postgres.dataDirectory === 'initialized' && !tasks.runningKind()) {
+      appliedParameters = wanted;
+      await applyParameters(postgres, JSON.parse(wanted) as Record<string, string | number | boolean>, logger);
+    }
+    const took = clock.now() - cycleStart;
+    if (took > timing.loopWait * 1000) logger.log('warn', `loop time exceeded: the cycle took ${took} ms`);
+    return result;
+  }
+
+  operations = {
+    dcs,
+    submit: async (command) => {
+      const result = await serialized(() => cycle(command));
+      wake?.();
+      return result.commandOutcome ?? { accepted: false, message: 'not processed' };
+    },
+    waitForTask: (timeoutMs) => tasks.waitForEnd(timeoutMs),
+    cancelTask: () => tasks.cancel(),
+    probeMembers: (members) => Promise.all(members.map(({ name, apiUrl }) => probePeer(name, apiUrl))),
+    reload: async () => {
+      await serialized(async () => {
+        logger.log('info', 'reloading: applying postgres parameters and reloading postgres');
+        appliedParameters = JSON.stringify(mergedParameters(last?.dynamic.parameters ?? {}, config));
+        await applyParameters(postgres, JSON.parse(appliedParameters) as Record<string, string | number | boolean>, logger);
+        await postgres.reload().catch((error: unknown) => logger.log('warn', `postgres reload failed: ${describe(error)}`));
+        scripts.runCallback('on_reload', last?.role ?? 'replica');
+      });
+    },
+    wakeUp: () => wake?.(),
+    now: () => clock.now(),
+  };
+  const onReload = () => void operations?.reload();
+  deps.reloadSignal?.addEventListener('reload', onReload);
 
   while (!signal.aborted) {
-    const cycleStart = clock.now();
     try {
-      const result = await interpret(haCycle({ settings, memory, now: cycleStart, task: tasks.take() }), handlers);
-      memory = result.memory;
-      last = result;
-      lastCycleAt = clock.now();
-      logCycle(logger, config.name, result);
-      if (result.dynamic.timing.ttl !== timing.ttl || result.dynamic.timing.retryTimeout !== timing.retryTimeout) {
-        dcs.setTiming({ ttl: result.dynamic.timing.ttl, retryTimeout: result.dynamic.timing.retryTimeout });
-      }
-      timing = result.dynamic.timing;
-      handlers.setTiming(timing);
-      for (const warning of result.dynamic.warnings) logger.log('warn', warning);
-      const wanted = JSON.stringify(mergedParameters(result.dynamic.parameters, config));
-      if (wanted !== appliedParameters && result.postgres.dataDirectory === 'initialized' && !tasks.runningKind()) {
-        appliedParameters = wanted;
-        await applyParameters(postgres, JSON.parse(wanted) as Record<string, string | number | boolean>, logger);
-      }
-      const took = clock.now() - cycleStart;
-      if (took > timing.loopWait * 1000) logger.log('warn', `loop time exceeded: the cycle took ${took} ms`);
+      const result = await serialized(() => cycle(null));
       if (result.wakeSoon) continue;
     } catch (error) {
       // Anything unexpected is a bug to report, never a reason to exit.
@@ -189,10 +245,14 @@ async function runLoop(parts: LoopParts): Promise<void> {
     }
     await waitForNextCycle();
   }
+  deps.reloadSignal?.removeEventListener('reload', onReload);
 
-  logger.log('info', 'stopping: shutting down postgres, then releasing the leader lock');
+  // `last` is written by the cycles above; read it through its declared type.
+  const finalResult = last as CycleResult | null;
+  const paused = finalResult?.dynamic.pause ?? false;
+  logger.log('info', paused ? 'stopping while paused: postgres and the leader lock stay as they are' : 'stopping: shutting down postgres, then releasing the leader lock');
   await tasks.cancel();
-  const stopDecision = await interpret(shutdownSequence({ memory, now: clock.now() }), handlers).catch(
+  const stopDecision = await serialized(() => interpret(shutdownSequence({ memory, now: clock.now(), paused }), handlers)).catch(
     (error: unknown) => ({ message: `graceful stop failed: ${describe(error)}` }),
   );
   logger.log('info', stopDecision.message);
@@ -202,8 +262,10 @@ async function runLoop(parts: LoopParts): Promise<void> {
     const waitController = new AbortController();
     const onAbort = () => waitController.abort();
     signal.addEventListener('abort', onAbort, { once: true });
+    const untilDue = last?.wakeAt ? Math.max(0, last.wakeAt - clock.now()) : Infinity;
+    const sleepMs = Math.min(timing.loopWait * 1000, untilDue);
     const waiters: Promise<unknown>[] = [
-      clock.sleep(timing.loopWait * 1000, waitController.signal).catch(() => undefined),
+      clock.sleep(sleepMs, waitController.signal).catch(() => undefined),
       new Promise<void>((resolve) => {
         wake = resolve;
       }),
@@ -211,7 +273,7 @@ async function runLoop(parts: LoopParts): Promise<void> {
     const cluster = last?.cluster;
     if (cluster?.leader && !last?.holdsLock) {
       waiters.push(
-        dcs.watchLeader(cluster.leader.version, timing.loopWait * 1000, waitController.signal).catch(() => clock.sleep(timing.loopWait * 1000, waitController.signal).catch(() => undefined)),
+        dcs.watchLeader(cluster.leader.version, sleepMs, waitController.signal).catch(() => clock.sleep(sleepMs, waitController.signal).catch(() => undefined)),
       );
     }
     try {
@@ -270,7 +332,13 @@ async function refuseDuplicateName(dcs: Dcs, name: string, logger: Logger, clock
   }
 }
 
-function effectHandlers(dcs: Dcs, postgres: PostgresDriver, tasks: TaskRunner, initial: Timing): EffectHandlers & { setTiming(timing: Timing): void } {
+function effectHandlers(
+  dcs: Dcs,
+  postgres: PostgresDriver,
+  tasks: TaskRunner,
+  scripts: ScriptRunner,
+  initial: Timing,
+): EffectHandlers & { setTiming(timing: Timing): void } {
   let timing = initial;
   const attempt = async <T>(operation: () => Promise<T>) => {
     try {
@@ -302,6 +370,8 @@ function effectHandlers(dcs: Dcs, postgres: PostgresDriver, tasks: TaskRunner, i
     'dcs.setHistory': ({ lines }) => attempt(() => dcs.setHistory(lines)),
     'dcs.writeStatus': ({ status }) => attempt(() => dcs.writeStatus(status)),
     'task.start': ({ task }) => Promise.resolve(tasks.start(task)),
+    'callback.run': ({ action, role }) => Promise.resolve(scripts.runCallback(action, role)),
+    'pg.prePromote': () => scripts.runPrePromote(),
     'peers.probe': ({ members }) => Promise.all(members.map(({ name, apiUrl }) => probePeer(name, apiUrl))),
   };
 }
@@ -364,6 +434,12 @@ async function runTask(spec: TaskSpec, postgres: PostgresDriver, logger: Logger,
         throw error;
       }
       return startReplica(spec.source, 60);
+    case 'restart':
+      progress(`restarting postgres as ${spec.role}`);
+      if (!(await postgres.restart({ role: spec.role, upstream: spec.upstream, timeout: spec.timeout, signal }))) {
+        throw new Error(`postgres did not accept connections within ${spec.timeout}s after the restart`);
+      }
+      return;
     case 'start':
       progress(`starting postgres as ${spec.role}${spec.upstream ? ` following ${spec.upstream.name}` : ''}`);
       if (!(await postgres.start({ role: spec.role, upstream: spec.upstream, timeout: spec.timeout, signal }))) {

@@ -69,10 +69,16 @@ export async function main(argv: readonly string[], env: Record<string, string |
     logger.log('info', `received ${signal}`);
     controller.abort();
   };
+  const reloads = new EventTarget();
+  const reload = () => {
+    logger.log('info', 'received SIGHUP');
+    reloads.dispatchEvent(new Event('reload'));
+  };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  process.on('SIGHUP', reload);
   try {
-    await runAgent(config, { clock: systemClock, logger, signal: controller.signal, env });
+    await runAgent(config, { clock: systemClock, logger, signal: controller.signal, env, reloadSignal: reloads });
     return 0;
   } catch (error) {
     logger.log('error', isPgwardenError(error) ? error.message : `fatal: ${(error as Error).stack ?? String(error)}`);
@@ -80,5 +86,6 @@ export async function main(argv: readonly string[], env: Record<string, string |
   } finally {
     process.off('SIGTERM', stop);
     process.off('SIGINT', stop);
+    process.off('SIGHUP', reload);
   }
 }

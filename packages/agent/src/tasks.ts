@@ -52,6 +52,22 @@ export class TaskRunner {
     return this.#state?.state === 'running' ? this.#state.kind : null;
   }
 
+  /** The final state of the running task once it ends; null when none runs or the timeout passes first. */
+  waitForEnd(timeoutMs: number): Promise<TaskState | null> {
+    if (this.#state?.state !== 'running') return Promise.resolve(null);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        stop();
+        resolve(null);
+      }, timeoutMs);
+      const stop = this.onFinish(() => {
+        clearTimeout(timer);
+        stop();
+        resolve(this.#state);
+      });
+    });
+  }
+
   /** Aborts the running task and waits for it to settle. */
   async cancel(): Promise<void> {
     this.#controller?.abort(new Error('task cancelled'));

@@ -1,4 +1,4 @@
-export type { RestApiNode, NodeSnapshot } from './node.js';
+export type { NodeOperations, NodeSnapshot, RestApiNode } from './node.js';
 export type { RestApiHandler, RestApiOptions } from './handler.js';
 export { createRestApiHandler } from './handler.js';
 export type { RestApiServer, RestApiServerOptions } from './server.js';

@@ -1,4 +1,15 @@
-import type { Cluster, MemberRole, PostgresObservation, PostgresState, Tags } from '@pgwarden/core';
+import type {
+  Cluster,
+  Command,
+  CommandOutcome,
+  Dcs,
+  MemberRole,
+  PeerStatus,
+  PostgresObservation,
+  PostgresState,
+  Tags,
+  TaskState,
+} from '@pgwarden/core';
 
 /** The port the agent implements so the REST API can answer: a cheap snapshot plus a fresh DCS read. */
 export interface RestApiNode {
@@ -6,6 +17,31 @@ export interface RestApiNode {
   snapshot(): NodeSnapshot;
   /** A fresh read of the cluster from the DCS (for /cluster, and /history, /config before the first cycle). Throws core's DcsUnreachableError when the store is down. */
   loadCluster(): Promise<Cluster>;
+  /**
+   * The operations behind the mutating endpoints. Optional so that a read-only embedding mounts the API without
+   * them; a route whose operation is missing answers 501.
+   */
+  readonly operations?: NodeOperations | undefined;
+}
+
+/** What the agent offers the mutating endpoints. Every rule stays in core; these only carry requests to it. */
+export interface NodeOperations {
+  /** The store, for writes that are plain compare-and-set (`failover`, `config`). */
+  readonly dcs: Pick<Dcs, 'loadCluster' | 'setFailover' | 'setConfig'>;
+  /** Runs an operator command in a cycle of its own, serialized with the HA loop, and says what became of it. */
+  submit(command: Command): Promise<CommandOutcome>;
+  /** Resolves with the background task's final state once it ends, or null when none runs or the timeout passes first. */
+  waitForTask(timeoutMs: number): Promise<TaskState | null>;
+  /** Aborts the running background task (reinitialize with `force`). */
+  cancelTask(): Promise<void>;
+  /** Asks members for their status (`GET /patroni`), as the HA loop does. */
+  probeMembers(members: ReadonlyArray<{ name: string; apiUrl: string }>): Promise<PeerStatus[]>;
+  /** Re-reads the local configuration and applies it (SIGHUP). */
+  reload(): Promise<void>;
+  /** Runs the next HA cycle now instead of after loop_wait. */
+  wakeUp(): void;
+  /** Milliseconds since the epoch, from the agent's clock (schedules are judged against it). */
+  now(): number;
 }
 
 export interface NodeSnapshot {
