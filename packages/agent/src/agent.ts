@@ -160,13 +160,7 @@ async function runLoop(parts: LoopParts): Promise<void> {
   };
 
   const listen = parseHostPort(config.restapi.listen);
-  const server: RestApiServer = own(
-    await startRestApiServer({
-      host: listen.host,
-      port: listen.port,
-      handler: createRestApiHandler({ node, logger }),
-    }),
-  );
+  const server: RestApiServer = own(await startRestApiServer({ host: listen.host, port: listen.port, logger, ...restApiServing(config, node, logger) }));
   logger.log('info', `pgwarden ${PGWARDEN_VERSION} started: member ${config.name} of cluster ${config.scope}`, {
     restapi: config.restapi.listen,
     dcs: dcs.kind,
@@ -226,6 +220,7 @@ async function runLoop(parts: LoopParts): Promise<void> {
         appliedParameters = JSON.stringify(mergedParameters(last?.dynamic.parameters ?? {}, config));
         await applyParameters(postgres, JSON.parse(appliedParameters) as Record<string, string | number | boolean>, logger);
         await postgres.reload().catch((error: unknown) => logger.log('warn', `postgres reload failed: ${describe(error)}`));
+        await server.reloadCertificates().catch((error: unknown) => logger.log('warn', `could not reload certificates: ${describe(error)}`));
         scripts.runCallback('on_reload', last?.role ?? 'replica');
       });
     },
@@ -236,14 +231,16 @@ async function runLoop(parts: LoopParts): Promise<void> {
   deps.reloadSignal?.addEventListener('reload', onReload);
 
   while (!signal.aborted) {
+    let failed = false;
     try {
       const result = await serialized(() => cycle(null));
       if (result.wakeSoon) continue;
     } catch (error) {
       // Anything unexpected is a bug to report, never a reason to exit.
       logger.log('error', `HA cycle failed: ${describe(error)}`);
+      failed = true;
     }
-    await waitForNextCycle();
+    await waitForNextCycle(failed);
   }
   deps.reloadSignal?.removeEventListener('reload', onReload);
 
@@ -258,7 +255,8 @@ async function runLoop(parts: LoopParts): Promise<void> {
   logger.log('info', stopDecision.message);
   await server.close();
 
-  async function waitForNextCycle(): Promise<void> {
+  /** Until loop_wait passes, a scheduled time falls due, a task ends, or (non-leaders) the leader key changes. */
+  async function waitForNextCycle(afterFailure: boolean): Promise<void> {
     const waitController = new AbortController();
     const onAbort = () => waitController.abort();
     signal.addEventListener('abort', onAbort, { once: true });
@@ -270,7 +268,8 @@ async function runLoop(parts: LoopParts): Promise<void> {
         wake = resolve;
       }),
     ];
-    const cluster = last?.cluster;
+    // After a failed cycle the last view is stale: a watch on it would fire at once and spin.
+    const cluster = afterFailure ? null : last?.cluster;
     if (cluster?.leader && !last?.holdsLock) {
       waiters.push(
         dcs.watchLeader(cluster.leader.version, sleepMs, waitController.signal).catch(() => clock.sleep(sleepMs, waitController.signal).catch(() => undefined)),
@@ -284,6 +283,49 @@ async function runLoop(parts: LoopParts): Promise<void> {
       waitController.abort();
     }
   }
+}
+
+/** The `restapi` section as the REST package takes it: access rules, headers, limits and TLS. */
+function restApiServing(config: PgwardenConfig, node: RestApiNode, logger: Logger) {
+  const restapi = config.restapi;
+  const tls = Boolean(restapi.certfile);
+  const verifyClient = tls ? (restapi.verify_client ?? 'none') : 'none';
+  const serverHeader =
+    restapi.server_tokens === 'minimal'
+      ? `Patroni/${PATRONI_COMPAT_VERSION}`
+      : restapi.server_tokens === 'productonly'
+        ? 'Patroni'
+        : undefined;
+  const handler = createRestApiHandler({
+    node,
+    logger,
+    verifyClient,
+    ...(restapi.authentication ? { authentication: { username: restapi.authentication.username, password: restapi.authentication.password } } : {}),
+    ...(restapi.allowlist ? { allowlist: restapi.allowlist } : {}),
+    allowlistIncludeMembers: restapi.allowlist_include_members === true,
+    ...(restapi.http_extra_headers ? { extraHeaders: restapi.http_extra_headers } : {}),
+    ...(restapi.https_extra_headers ? { httpsExtraHeaders: restapi.https_extra_headers } : {}),
+    ...(serverHeader ? { serverHeader } : {}),
+    // Patroni's thread pool has at least 5 workers; requests past it and the queue get 503.
+    maxConcurrentRequests: Math.max(5, restapi.thread_pool_size ?? 5),
+    maxQueuedRequests: restapi.request_queue_size ?? 5,
+  });
+  const certFile = restapi.certfile;
+  return {
+    handler,
+    ...(certFile
+      ? {
+          tls: {
+            certFile,
+            verifyClient,
+            ...(restapi.keyfile ? { keyFile: restapi.keyfile } : {}),
+            ...(restapi.keyfile_password ? { keyFilePassword: restapi.keyfile_password } : {}),
+            ...(restapi.cafile ? { caFile: restapi.cafile } : {}),
+            ...(restapi.ciphers ? { ciphers: restapi.ciphers } : {}),
+          },
+        }
+      : {}),
+  };
 }
 
 /** Each cycle's one line: who holds the lock, who I am, and what was decided and why. */

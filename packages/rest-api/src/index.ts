@@ -1,7 +1,7 @@
 export type { NodeOperations, NodeSnapshot, RestApiNode } from './node.js';
-export type { RestApiHandler, RestApiOptions } from './handler.js';
+export type { RestApiHandler, RestApiOptions, VerifyClient } from './handler.js';
 export { createRestApiHandler } from './handler.js';
-export type { RestApiServer, RestApiServerOptions } from './server.js';
+export type { RestApiServer, RestApiServerOptions, RestApiTlsOptions } from './server.js';
 export { startRestApiServer } from './server.js';
 export type { MemberStatusJson, PrimaryXlog, ReplicaXlog, ReplicationJson } from './status.js';
 export { memberStatusJson } from './status.js';
@@ -21,3 +21,7 @@ export { metricsText } from './metrics.js';
 export { parseByteSize } from './units.js';
 export type { FetchMemberStatusOptions, FetchedMemberStatus, PeerStatusEssentials } from './peer.js';
 export { fetchMemberStatus, parseMemberStatus, probePeers } from './peer.js';
+export type { BasicCredentials, ResolveHost } from './access.js';
+export { patchConfig, sameConfig, dynamicConfigProblem } from './config-patch.js';
+export type { RestartFilters, RestartRequest } from './restart-request.js';
+export { parseRestartRequest, postgresVersionToInt } from './restart-request.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { primaryObservation, primarySnapshot, replicaSnapshot } from '../test/fixtures.js';
+import { clusterWith, primaryObservation, primarySnapshot, replicaSnapshot } from '../test/fixtures.js';
 import { epochSeconds, metricsText, paddedVersion } from './metrics.js';
 
 function values(text: string): Map<string, string> {
@@ -35,11 +35,14 @@ describe('metricsText', () => {
       patroni_postgres_server_version: '150010',
       patroni_cluster_unlocked: '0',
       patroni_failsafe_mode_is_active: '0',
+      patroni_failsafe_mode_enabled: '0',
+      patroni_failsafe_member: '0',
       patroni_postgres_timeline: '3',
       patroni_dcs_last_seen: '1735732798',
       patroni_pending_restart: '0',
       patroni_is_paused: '0',
       patroni_postgres_state: '5',
+      patroni_failover_priority: '1',
     });
     expect(text).toContain('# TYPE patroni_xlog_location counter');
     expect(text).toContain('# Values: 0=initdb, 1=initdb_failed,');
@@ -67,6 +70,18 @@ describe('metricsText', () => {
     expect(series.has('patroni_postgres_streaming')).toBe(false);
     const hung = values(metricsText(primarySnapshot({ postgres: primaryObservation({ accepting: false, role: null }) })));
     expect(hung.get('patroni_postgres_state')).toBe('-1');
+  });
+
+  it('reports failsafe membership and the failover priority', () => {
+    const cluster = clusterWith({
+      config: { version: 'c2', data: { failsafe_mode: true } },
+      failsafe: { node1: 'http://10.0.0.1:8008/patroni' },
+    });
+    const series = values(metricsText(primarySnapshot({ cluster, tags: { failover_priority: 3 } })));
+    expect(series.get('patroni_failsafe_mode_enabled')).toBe('1');
+    expect(series.get('patroni_failsafe_member')).toBe('1');
+    expect(series.get('patroni_failover_priority')).toBe('3');
+    expect(values(metricsText(primarySnapshot({ tags: { nofailover: true } }))).get('patroni_failover_priority')).toBe('0');
   });
 
   it('escapes label values', () => {

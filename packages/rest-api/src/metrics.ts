@@ -1,4 +1,5 @@
-import { POSTGRES_STATES } from '@pgwarden/core';
+import { POSTGRES_STATES, failoverPriority } from '@pgwarden/core';
+import { isTrue } from './dynamic-config.js';
 import type { NodeSnapshot } from './node.js';
 import { memberStatusJson } from './status.js';
 import type { ReplicaXlog } from './status.js';
@@ -92,6 +93,19 @@ export function metricsText(snapshot: NodeSnapshot): string {
   series('patroni_postgres_server_version', 'gauge', 'PostgreSQL version number when running, else 0.', status.server_version ?? 0);
   series('patroni_cluster_unlocked', 'gauge', '1 if no member holds the leader lock, else 0.', flag(status.cluster_unlocked));
   series('patroni_failsafe_mode_is_active', 'gauge', '1 if failsafe mode is active, else 0.', flag(status.failsafe_mode_is_active));
+  const failsafe = snapshot.cluster?.failsafe ?? null;
+  series(
+    'patroni_failsafe_mode_enabled',
+    'gauge',
+    '1 if failsafe_mode is enabled, else 0.',
+    flag(isTrue(snapshot.cluster?.config?.data['failsafe_mode'])),
+  );
+  series(
+    'patroni_failsafe_member',
+    'gauge',
+    '1 if this node is a member of the failsafe topology, else 0.',
+    flag(failsafe !== null && Object.hasOwn(failsafe, snapshot.name)),
+  );
   series('patroni_postgres_timeline', 'gauge', 'PostgreSQL timeline when running, else 0.', status.timeline ?? 0);
   series('patroni_dcs_last_seen', 'gauge', 'Epoch seconds of the last successful DCS read.', status.dcs_last_seen);
   series('patroni_pending_restart', 'gauge', '1 if PostgreSQL needs a restart, else 0.', flag(snapshot.pendingRestart));
@@ -103,5 +117,6 @@ export function metricsText(snapshot: NodeSnapshot): string {
     '# TYPE patroni_postgres_state gauge',
     `patroni_postgres_state${labels} ${stateIndex}`,
   );
+  series('patroni_failover_priority', 'gauge', 'Failover priority of this node (0 with nofailover).', failoverPriority(snapshot.tags));
   return `${lines.join('\n')}\n`;
 }

@@ -173,6 +173,25 @@ export class LocalCluster {
     return Number.isInteger(pid) && pid > 0 ? pid : null;
   }
 
+  /** Whether the postmaster of the member's data directory is alive (a pid file can outlive a crash). */
+  postmasterAlive(name: string): boolean {
+    const pid = this.postmasterPid(name);
+    if (!pid) return false;
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** kill -9 of the postmaster only: PostgreSQL crashes under a live agent. */
+  killPostmaster(name: string): void {
+    const postmaster = this.postmasterPid(name);
+    if (!postmaster) throw new Error(`${name}: no postmaster to kill`);
+    process.kill(postmaster, 'SIGKILL');
+  }
+
   /** kill -9 of the agent and its postmaster: the member vanishes without any chance to clean up. */
   async crash(name: string): Promise<void> {
     const postmaster = this.postmasterPid(name);
@@ -207,6 +226,16 @@ export class LocalCluster {
     } catch {
       return null;
     }
+  }
+
+  /** Any request to a member's REST API, JSON body in, status and text out. */
+  async request(name: string, method: string, path: string, body?: unknown, timeoutMs = 60_000): Promise<{ status: number; text: string }> {
+    const response = await fetch(`http://127.0.0.1:${this.member(name).apiPort}${path}`, {
+      method,
+      ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    return { status: response.status, text: await response.text() };
   }
 
   /** Names of the members whose `GET /primary` answers 200. */

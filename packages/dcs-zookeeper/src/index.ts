@@ -1,0 +1,2 @@
+export type { ZooKeeperDcsOptions } from './zookeeper-dcs.js';
+export { createZooKeeperDcs } from './zookeeper-dcs.js';

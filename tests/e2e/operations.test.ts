@@ -1,0 +1,186 @@
+/**
+ * The operations that drive the HA state machine, on real PostgreSQL 15 and etcd: switchover (named, any,
+ * scheduled), failover_priority and nofailover, a crashed primary restarted under its lock, pause and resume,
+ * manual failover while the primary is down, callbacks. Steps build on each other, in order.
+ */
+import { readFileSync } from 'node:fs';
+import { chmod, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalCluster } from './support/cluster.js';
+
+const SCOPE = 'e2e-ops';
+// node2 is preferred among equally advanced replicas; node3 must never be promoted.
+const TAGS = ['', '', '  failover_priority: 3\n', '  nofailover: true\n'];
+
+describe('operations on a 4-member cluster', () => {
+  let cluster: LocalCluster;
+
+  beforeAll(async () => {
+    cluster = await LocalCluster.create({
+      scope: SCOPE,
+      members: 4,
+      extraYaml: (index) =>
+        `  callbacks:\n    on_start: CALLBACK\n    on_role_change: CALLBACK\n    on_restart: CALLBACK\n${TAGS[index] ? `tags:\n${TAGS[index]}` : ''}`,
+    });
+    for (const member of cluster.members) {
+      const script = join(member.dir, 'callback.sh');
+      await writeFile(script, `#!/bin/sh\necho "$@" >> "${join(member.dir, 'callbacks.log')}"\n`);
+      await chmod(script, 0o755);
+      const config = readFileSync(member.configFile, 'utf8').replaceAll('CALLBACK', script);
+      await writeFile(member.configFile, config);
+    }
+    cluster.startAll();
+  });
+
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  const names = () => cluster.members.map((member) => member.name);
+  const callbacks = (name: string): string[] => {
+    try {
+      return readFileSync(join(cluster.member(name).dir, 'callbacks.log'), 'utf8').trim().split('\n');
+    } catch {
+      return [];
+    }
+  };
+
+  async function onlyPrimary(): Promise<string | undefined> {
+    const primaries = await cluster.primaries();
+    expect(primaries).not.toContain('node3');
+    return primaries.length === 1 ? primaries[0] : undefined;
+  }
+
+  async function allStreamingFrom(leader: string): Promise<boolean> {
+    const rows = await cluster.query<{ application_name: string }>(
+      leader,
+      "SELECT application_name FROM pg_stat_replication WHERE state = 'streaming'",
+    );
+    const streaming = new Set(rows.map((row) => row.application_name));
+    return names().every((name) => name === leader || streaming.has(name));
+  }
+
+  /** One primary (other than `notThis`) with every other member streaming from it. */
+  async function settled(description: string, notThis?: string, timeoutMs = 120_000): Promise<string> {
+    return cluster.waitFor(description, async () => {
+      const leader = await onlyPrimary();
+      return leader && leader !== notThis && (await allStreamingFrom(leader)) ? leader : undefined;
+    }, timeoutMs);
+  }
+
+  let leader = '';
+
+  it('bootstraps with replicas calling on_start', async () => {
+    leader = await settled('a leader and three streaming replicas');
+    expect(leader).not.toBe('node3');
+    await cluster.query(leader, 'CREATE TABLE journal (id serial PRIMARY KEY, step text)');
+    const replica = names().find((name) => name !== leader)!;
+    await cluster.waitFor(`on_start on ${replica}`, async () => callbacks(replica).includes(`on_start replica ${SCOPE}`));
+  });
+
+  it('switches over to a named candidate', async () => {
+    const candidate = ['node0', 'node1', 'node2'].find((name) => name !== leader)!;
+    const answer = await cluster.request(leader, 'POST', '/switchover', { leader, candidate });
+    expect(answer).toEqual({ status: 200, text: `Successfully switched over to "${candidate}"` });
+    const previous = leader;
+    leader = await settled(`${candidate} leading with everyone streaming`);
+    expect(leader).toBe(candidate);
+    expect(callbacks(candidate)).toContain(`on_role_change primary ${SCOPE}`);
+    await cluster.query(leader, "INSERT INTO journal (step) VALUES ('after named switchover')");
+    expect((await cluster.status(previous))?.['role']).toBe('replica');
+  });
+
+  it('refuses a switchover it cannot honour', async () => {
+    const wrongLeader = await cluster.request(leader, 'POST', '/switchover', { leader: 'node3', candidate: 'node1' });
+    expect(wrongLeader).toEqual({ status: 412, text: 'leader name does not match' });
+    const missing = await cluster.request(leader, 'POST', '/switchover', { candidate: 'node1' });
+    expect(missing.status).toBe(400);
+  });
+
+  it('switches over to any healthy member, never the nofailover one', async () => {
+    const previous = leader;
+    const answer = await cluster.request(leader, 'POST', '/switchover', { leader });
+    expect(answer.status).toBe(200);
+    leader = await settled('a new leader after an open switchover', previous);
+    expect(leader).not.toBe(previous);
+    expect(leader).not.toBe('node3');
+  });
+
+  it('runs a scheduled switchover at its time, not before', async () => {
+    const previous = leader;
+    const at = new Date(Date.now() + 8000).toISOString();
+    const answer = await cluster.request(leader, 'POST', '/switchover', { leader, scheduled_at: at });
+    expect(answer).toEqual({ status: 202, text: 'Switchover scheduled' });
+    await delay(4000);
+    expect(await cluster.primaries()).toEqual([previous]);
+    leader = await settled('the scheduled switchover done', previous);
+    expect(leader).not.toBe(previous);
+    expect(Date.now()).toBeGreaterThanOrEqual(Date.parse(at));
+  });
+
+  it('prefers the higher failover_priority among equally advanced replicas', async () => {
+    if (leader !== 'node0') {
+      expect((await cluster.request(leader, 'POST', '/switchover', { leader, candidate: 'node0' })).status).toBe(200);
+      leader = await settled('node0 leading');
+    }
+    await cluster.query(leader, 'CHECKPOINT');
+    await cluster.waitFor('replicas caught up', async () => {
+      const rows = await cluster.query<{ behind: number }>(
+        leader,
+        'SELECT count(*)::int AS behind FROM pg_stat_replication WHERE replay_lsn < pg_current_wal_lsn()',
+      );
+      return rows[0]?.behind === 0;
+    });
+    await cluster.crash('node0');
+    leader = await cluster.waitFor('node2 promoted', async () => {
+      const primaries = await cluster.primaries();
+      return primaries.length === 1 ? primaries[0] : undefined;
+    }, 90_000);
+    expect(leader).toBe('node2');
+    cluster.startAgent('node0');
+    leader = await settled('node0 back as a replica');
+    expect(leader).toBe('node2');
+  });
+
+  it('restarts a crashed primary under its lock, on the same timeline', async () => {
+    const timeline = (await cluster.status(leader))?.['timeline'];
+    cluster.killPostmaster(leader);
+    await cluster.waitFor(`${leader} running as primary again`, async () => {
+      const status = await cluster.status(leader);
+      return status?.['role'] === 'primary' && status['state'] === 'running' && (await cluster.primaries()).join() === leader;
+    });
+    expect((await cluster.status(leader))?.['timeline']).toBe(timeline);
+    await settled('everyone streaming again');
+  });
+
+  it('takes no automatic action while paused, and recovers on resume', async () => {
+    const paused = await cluster.request(leader, 'PATCH', '/config', { pause: true });
+    expect(paused.status).toBe(200);
+    await cluster.waitFor('every member reports pause', async () => {
+      const statuses = await Promise.all(names().map((name) => cluster.status(name)));
+      return statuses.every((status) => status?.['pause'] === true);
+    });
+    const stopped = leader;
+    cluster.killPostmaster(stopped);
+    await delay(8000); // four loop_waits
+    expect(await cluster.primaries()).toEqual([]);
+    expect(cluster.postmasterAlive(stopped)).toBe(false);
+    const replica = names().find((name) => name !== stopped)!;
+    expect((await cluster.request(replica, 'PATCH', '/config', { pause: null })).status).toBe(200);
+    leader = await settled('one leader after resume');
+  });
+
+  it('fails over manually to the named candidate while the primary is down', async () => {
+    const candidate = leader === 'node1' ? 'node0' : 'node1';
+    await cluster.crash(leader);
+    const answer = await cluster.request(candidate, 'POST', '/failover', { candidate });
+    expect(answer).toEqual({ status: 200, text: `Successfully failed over to "${candidate}"` });
+    expect(await cluster.primaries()).toEqual([candidate]);
+    const crashed = leader;
+    leader = candidate;
+    cluster.startAgent(crashed);
+    await settled('the crashed member rejoined');
+  });
+});
