@@ -60,6 +60,8 @@ export interface PostgresObservation {
   readonly serverVersion: number | null;
   readonly replication: readonly ReplicationRow[];
   readonly pendingRestart: boolean;
+  /** `synchronous_standby_names` as the server runs with it; null when it does not answer. */
+  readonly synchronousStandbyNames: string | null;
 }
 
 export type StopMode = 'smart' | 'fast' | 'immediate';
@@ -101,6 +103,8 @@ export interface PostgresController extends AsyncDisposable {
 
   /** Physical slots this instance must have (members' slots on the primary); extra member slots are dropped. */
   syncReplicationSlots(names: readonly string[]): Promise<void>;
+  /** Sets `synchronous_standby_names` (null: back to the user's value) and reloads. */
+  setSynchronousStandbyNames(value: string | null): Promise<boolean>;
   /** The timeline history a promotion produced, for the `history` key: [timeline, switch lsn, reason]. */
   readTimelineHistory(timeline: number): Promise<Array<[number, number, string]>>;
 }

@@ -154,6 +154,7 @@ SELECT pg_catalog.pg_is_in_recovery() AS in_recovery,
   pg_catalog.to_char(pg_catalog.pg_postmaster_start_time(), 'YYYY-MM-DD HH24:MI:SS.MS TZ') AS postmaster_start_time,
   pg_catalog.current_setting('server_version_num')::int AS server_version,
   EXISTS (SELECT 1 FROM pg_catalog.pg_settings WHERE pending_restart) AS pending_restart,
+  pg_catalog.current_setting('synchronous_standby_names') AS synchronous_standby_names,
   (SELECT coalesce(pg_catalog.json_agg(s), '[]'::json) FROM (
     SELECT usename, application_name, pg_catalog.host(client_addr) AS client_addr, state, sync_state, sync_priority,
       write_lsn::text AS write_lsn, flush_lsn::text AS flush_lsn, replay_lsn::text AS replay_lsn
@@ -172,6 +173,7 @@ interface ObserveRow {
   postmaster_start_time: string | null;
   server_version: number;
   pending_restart: boolean;
+  synchronous_standby_names: string;
   replication: Array<Record<string, unknown>>;
 }
 
@@ -231,6 +233,7 @@ class Driver implements PostgresDriver {
   readonly #slotName: string;
   readonly #switchUser: boolean;
   #parameters: Readonly<Record<string, ParameterValue>>;
+  #synchronousStandbyNames: string | null = null;
   #pgHba: readonly string[];
   #client: Client | null = null;
   #connecting: Promise<Client> | null = null;
@@ -380,7 +383,11 @@ class Driver implements PostgresDriver {
       port: this.#options.listen.port,
       clusterName: this.#options.scope,
       hbaFile: join(this.#dataDir, 'pg_hba.conf'),
-      parameters: this.#parameters,
+      // The HA rules own synchronous_standby_names in synchronous mode; otherwise the user's value stands.
+      parameters:
+        this.#synchronousStandbyNames === null
+          ? this.#parameters
+          : { ...this.#parameters, synchronous_standby_names: this.#synchronousStandbyNames },
       standby,
     };
   }
@@ -618,6 +625,7 @@ class Driver implements PostgresDriver {
       serverVersion: null,
       replication: [],
       pendingRestart: false,
+      synchronousStandbyNames: null,
     };
     if (!running) {
       await this.#closeMonitoringClient();
@@ -649,6 +657,7 @@ class Driver implements PostgresDriver {
       serverVersion: row.server_version,
       replication: (row.replication ?? []).map(toReplicationRow),
       pendingRestart: row.pending_restart,
+      synchronousStandbyNames: row.synchronous_standby_names,
     };
   }
 
@@ -1058,6 +1067,20 @@ class Driver implements PostgresDriver {
       if (running && (changed.length || hbaChanged)) await this.reload();
     }
     return { changed, pendingRestart, rejected, hbaChanged };
+  }
+
+  async setSynchronousStandbyNames(value: string | null): Promise<boolean> {
+    if (value === this.#synchronousStandbyNames) return true;
+    this.#synchronousStandbyNames = value;
+    if ((await this.#dataDirectoryState()) !== 'initialized') return true;
+    const conf = await this.#readConf();
+    const standby: StandbySettings | null = conf.has('recovery_target_timeline')
+      ? { primaryConninfo: conf.get('primary_conninfo') ?? null, primarySlotName: conf.get('primary_slot_name') ?? null }
+      : null;
+    await this.#writeConfigFiles(standby);
+    if ((await this.#postmasterPid()) !== null) await this.reload();
+    this.#logger.log('info', 'synchronous_standby_names set', { value: value ?? '(user setting)' });
+    return true;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -37,6 +37,7 @@ export function primaryObservation(overrides: Partial<PostgresObservation> = {})
       },
     ],
     pendingRestart: false,
+    synchronousStandbyNames: null,
     ...overrides,
   };
 }

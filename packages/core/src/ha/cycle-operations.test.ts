@@ -42,6 +42,7 @@ function pgObservation(overrides: Partial<PostgresObservation> = {}): PostgresOb
     serverVersion: 150004,
     replication: [],
     pendingRestart: false,
+    synchronousStandbyNames: null,
     ...overrides,
   };
 }
@@ -167,12 +168,20 @@ describe('switchover processed by the leader', () => {
 describe('the race after a switchover or a manual failover', () => {
   const unlockedFor = (failover: Omit<Failover, 'version'>) => cluster({ failover });
 
-  it('the named candidate takes the lock without lag or peer comparison, then clears the key', async () => {
+  it('the named candidate takes the lock without lag or position comparison, then clears the key', async () => {
     const lagging = { ...unlockedFor({ leader: 'node0', candidate: 'node1', scheduledAt: null }), status: { optime: 10 ** 9, slots: {}, retainSlots: [] } };
-    const { result, kinds, effects } = await run(pgObservation(), lagging);
+    const { result, effects } = await run(pgObservation(), lagging, {}, { 'peers.probe': () => [peer('node2', 10 ** 9)] });
     expect(result.decision.reason).toBe('acquired_lock_promoting');
-    expect(kinds).not.toContain('peers.probe');
     expect(effects).toContainEqual({ kind: 'dcs.clearFailover', expected: '42' });
+  });
+
+  // Seeds 1 and 227: while paused, the named candidate promoted though the old primary was still running.
+  it('the named candidate waits while the old primary still runs', async () => {
+    const { result, kinds } = await run(pgObservation(), unlockedFor({ leader: 'node0', candidate: 'node1', scheduledAt: null }), {}, {
+      'peers.probe': () => [peer('node0', 9000, { role: 'primary' })],
+    });
+    expect(result.decision.ineligible).toBe('peer_is_primary');
+    expect(kinds).not.toContain('dcs.acquireLeader');
   });
 
   it('other members leave the race to a healthy candidate', async () => {
@@ -180,10 +189,10 @@ describe('the race after a switchover or a manual failover', () => {
     expect(result.decision.ineligible).toBe('switchover_candidate_elsewhere');
   });
 
-  it('race on when the candidate is gone, ignoring the former leader and lag', async () => {
+  it('race on when the candidate is gone, ignoring the former leader', async () => {
     const { result } = await run(
       pgObservation(),
-      { ...unlockedFor({ leader: 'node0', candidate: 'node2', scheduledAt: null }), status: { optime: 10 ** 9, slots: {}, retainSlots: [] } },
+      unlockedFor({ leader: 'node0', candidate: 'node2', scheduledAt: null }),
       {},
       { 'peers.probe': () => [peer('node0', 99_999), { name: 'node2', reachable: false, error: 'down' }] },
     );

@@ -41,6 +41,7 @@ function pgObservation(overrides: Partial<PostgresObservation> = {}): PostgresOb
     serverVersion: 150000,
     replication: [],
     pendingRestart: false,
+    synchronousStandbyNames: null,
     ...overrides,
   };
 }
@@ -406,16 +407,70 @@ describe('following', () => {
   });
 });
 
+describe('regressions found by the simulator', () => {
+  const leader = member('node0', { role: 'primary', timeline: 2 }, 5432);
+  const withHistory = (switchLsn: number) =>
+    clusterWith({
+      members: [leader, member('node1', {}, 5433)],
+      leaderName: 'node0',
+      history: { version: '3', lines: [[1, switchLsn, 'no recovery target specified']] },
+    });
+
+  // Seeds 104 and 114: a replica that replayed past the new leader's switch point followed forever.
+  it('stops a replica that replayed past the switch point, to rewind it', async () => {
+    const { result, effects } = await runCycle({ pg: pgObservation({ timeline: 1, replayLsn: 6000, replicationState: null }), cluster: withHistory(5500) });
+    expect(result.decision.reason).toBe('stopping_for_rewind');
+    expect(effects).toContainEqual({ kind: 'pg.stop', mode: 'fast' });
+    expect(result.memory.rewindArmed).toBe(true);
+  });
+
+  it('lets a replica behind the switch point catch up by streaming', async () => {
+    const { result } = await runCycle({ pg: pgObservation({ timeline: 1, walPosition: 4000, receiveLsn: 4000, replayLsn: 4000, replicationState: null }), cluster: withHistory(5500) });
+    expect(result.decision.reason).toBe('following_leader');
+  });
+
+  // Seeds 68, 76, 152, 167: a primary cut off from the DCS while paused lost its member key; after resume a
+  // replica promoted without asking it. The race also asks the members seen while the cluster had a leader.
+  it('asks members remembered from the last leader, not only those with a key', async () => {
+    const memory = { ...INITIAL_MEMORY, knownMembers: [{ name: 'node2', apiUrl: 'http://127.0.0.1:8434/patroni' }] };
+    const { result, effects } = await runCycle(
+      { pg: pgObservation(), cluster: clusterWith({ members: [member('node1', {}, 5433)] }), answers: { 'peers.probe': () => [peer('node2', 100, { role: 'primary' })] } },
+      { memory },
+    );
+    expect(effects).toContainEqual({ kind: 'peers.probe', members: [{ name: 'node2', apiUrl: 'http://127.0.0.1:8434/patroni' }] });
+    expect(result.decision.ineligible).toBe('peer_is_primary');
+  });
+
+  it('remembers the members while a leader exists', async () => {
+    const leader = member('node0', { role: 'primary' }, 5432);
+    const { result } = await runCycle({ pg: pgObservation(), cluster: clusterWith({ members: [leader, member('node1', {}, 5433)], leaderName: 'node0' }) });
+    expect(result.memory.knownMembers.map((known) => known.name)).toEqual(['node0', 'node1']);
+  });
+
+  // Seed 6: an open switchover (no candidate) promoted a replica 12.5 MB behind.
+  it('keeps the lag check in the race after an open switchover', async () => {
+    const lagging = {
+      ...clusterWith({ members: [member('node1', {}, 5433), member('node2', {}, 5434)], status: { optime: 5000 + 2 * 1048576, slots: {}, retainSlots: [] } }),
+      failover: { version: '9', leader: 'node0', candidate: null, scheduledAt: null },
+    };
+    const { result, kinds } = await runCycle({ pg: pgObservation(), cluster: lagging });
+    expect(result.decision.ineligible).toBe('lagging');
+    expect(kinds).not.toContain('dcs.acquireLeader');
+  });
+});
+
 describe('the store is unreachable', () => {
   const primary = pgObservation({ role: 'primary' });
 
-  it('a primary keeps running within retry_timeout of the last answer', async () => {
+  // Regression (simulator seed 137): the failed read itself takes retry_timeout, so waiting for a second
+  // failure left the primary writable past its lease while a replica took the lock.
+  it('a primary demotes to read-only on the first failed read, however recent the last answer', async () => {
     const { result, kinds } = await runCycle(
       { pg: primary, cluster: { unreachable: 'connect ECONNREFUSED' } },
-      { memory: { ...leaderMemory, lastDcsContact: NOW - 5_000 } },
+      { memory: { ...leaderMemory, lastDcsContact: NOW - 2_000 } },
     );
-    expect(result.decision.reason).toBe('dcs_unreachable_keeping_primary');
-    expect(kinds).not.toContain('pg.stop');
+    expect(result.decision.reason).toBe('dcs_unreachable_demoted');
+    expect(kinds).toContain('pg.stop');
     expect(kinds).not.toContain('dcs.touchMember');
   });
 

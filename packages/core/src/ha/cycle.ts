@@ -49,6 +49,11 @@ export interface HaMemory {
   /** When the `pre_promote` script last failed: this member stays out of races for a ttl. */
   readonly prePromoteFailedAt: number | null;
   readonly scheduledRestart: ScheduledRestart | null;
+  /**
+   * Members seen the last time the cluster had a leader. The race asks them too: a primary cut off from the
+   * DCS has lost its member key, yet it may still be running and must be found before anyone promotes.
+   */
+  readonly knownMembers: ReadonlyArray<{ readonly name: string; readonly apiUrl: string }>;
 }
 
 /** A restart requested for later through `POST /restart` with `schedule`. */
@@ -89,6 +94,7 @@ export const INITIAL_MEMORY: HaMemory = {
   postgresWasRunning: false,
   prePromoteFailedAt: null,
   scheduledRestart: null,
+  knownMembers: [],
 };
 
 export interface CycleInput {
@@ -185,6 +191,7 @@ export function* haCycle(input: CycleInput): Generator<Effect, CycleResult, unkn
   const iAmLeader = cluster.leader?.name === settings.name;
   const memory: HaMemory = {
     ...input.memory,
+    ...(cluster.leader ? { knownMembers: apiMembers(cluster.members) } : {}),
     lastDcsContact: now,
     configData: cluster.config?.data ?? input.memory.configData,
     lockValidUntil: iAmLeader ? input.memory.lockValidUntil : null,
@@ -385,21 +392,14 @@ function* whileDcsUnreachable(
   if (!isPrimary || input.task?.state === 'running' || dynamic.pause) {
     return { decision: decision('dcs_unreachable', `DCS is not accessible (${error})`) };
   }
-  if (elapsed < dynamic.timing.retryTimeout * 1000) {
-    return {
-      decision: decision(
-        'dcs_unreachable_keeping_primary',
-        `DCS is not accessible (${error}); still within retry_timeout, keeping the primary running`,
-      ),
-    };
-  }
-  // Offline demotion: nobody can see our lock any more, so we must not accept writes.
+  // The read that failed already retried for retry_timeout: by now our lease may be close to expiring, and a
+  // replica may take the lock the moment it does. Offline demotion: stop accepting writes at once.
   yield* perform('pg.stop', { mode: 'fast' });
   yield* perform('task.start', { task: { kind: 'start', role: 'replica', upstream: null, timeout: dynamic.timing.ttl } });
   return {
     decision: decision(
       'dcs_unreachable_demoted',
-      `DCS has not answered for ${Math.round(elapsed / 1000)}s (retry_timeout ${dynamic.timing.retryTimeout}s): demoted to read-only`,
+      `DCS is not accessible (${error}; last answer ${Number.isFinite(elapsed) ? `${Math.round(elapsed / 1000)}s` : 'never'} ago): demoted to read-only`,
     ),
     memory: { lockValidUntil: null, rewindArmed: true },
     postgresChanged: true,
@@ -635,21 +635,24 @@ function* checkEligibility(
     return null;
   }
   if (isNoFailover(settings.tags)) return { reason: 'nofailover', message: 'tagged nofailover' };
-  if (iAmCandidate) return null; // the operator's choice: no lag or peer comparison
   const manual = failover !== null && (failover.candidate !== null || failover.leader !== null);
-  if (!manual) {
-    const lag = cluster.status.optime - (pg.walPosition ?? 0);
-    if (cluster.status.optime > 0 && lag > dynamic.maximumLagOnFailover) {
-      return { reason: 'lagging', message: `lag ${lag} bytes exceeds maximum_lag_on_failover ${dynamic.maximumLagOnFailover}` };
-    }
+  // Only the operator's named candidate is exempt: an open switchover must not promote a lagging replica.
+  const lag = cluster.status.optime - (pg.walPosition ?? 0);
+  if (!iAmCandidate && cluster.status.optime > 0 && lag > dynamic.maximumLagOnFailover) {
+    return { reason: 'lagging', message: `lag ${lag} bytes exceeds maximum_lag_on_failover ${dynamic.maximumLagOnFailover}` };
   }
-  const others = cluster.members
-    .filter((member) => member.name !== settings.name && typeof member.data.api_url === 'string')
-    .map((member) => ({ name: member.name, apiUrl: member.data.api_url as string }));
+  const current = apiMembers(cluster.members);
+  const remembered = ctx.memory.knownMembers.filter((known) => !current.some((member) => member.name === known.name));
+  const others = [...current, ...remembered].filter((member) => member.name !== settings.name);
   const peers = others.length ? yield* perform('peers.probe', { members: others }) : [];
   const healthy = (peer: PeerStatus): boolean =>
     peer.reachable && peer.state === 'running' && !isNoFailover(peer.tags) && !peer.watchdogFailed;
 
+  if (iAmCandidate) {
+    // The operator's choice needs no comparison, but never a second primary: one that still runs must stop first.
+    const primary = peers.find((peer) => peer.reachable && (peer.role === 'primary' || peer.role === 'master'));
+    return primary ? { reason: 'peer_is_primary', message: `${primary.name} is still running as primary` } : null;
+  }
   let compared = peers;
   if (manual) {
     const candidatePeer = peers.find((peer) => peer.name === failover.candidate);
@@ -660,7 +663,7 @@ function* checkEligibility(
       const anyoneElse = peers.some((peer) => peer.name !== failover.candidate && healthy(peer));
       return anyoneElse ? { reason: 'former_leader', message: 'the former leader takes the lock only when nobody else can' } : null;
     }
-    // Race among the rest without the former leader, and without the lag check: the operator asked to move.
+    // Race among the rest without the former leader: the operator asked it to step down.
     compared = peers.filter((peer) => peer.name !== failover.leader);
   }
   if (dynamic.checkTimeline && clusterTl !== null && (pg.timeline === null || pg.timeline < clusterTl)) {
@@ -885,7 +888,19 @@ function* follow(ctx: Context, leaderName: string, leaderMember: Member | null):
     return { decision: decision('waiting_for_leader_member', `waiting for ${leaderName} to publish its member data`) };
   }
   const leaderTimeline = typeof leaderMember?.data.timeline === 'number' ? leaderMember.data.timeline : null;
-  if (!ctx.dynamic.pause && memory.rewindArmed && leaderTimeline !== null && pg.timeline !== null && leaderTimeline > pg.timeline) {
+  const behindTimeline = leaderTimeline !== null && pg.timeline !== null && leaderTimeline > pg.timeline;
+  if (!ctx.dynamic.pause && behindTimeline && pg.replicationState !== 'streaming' && pastSwitchPoint(ctx.cluster, pg)) {
+    // WAL the new timeline never had: streaming cannot resume, only a rewind brings this replica back.
+    yield* perform('pg.stop', { mode: 'fast' });
+    return {
+      decision: decision('stopping_for_rewind', `stopping to rewind: replayed past the switch to timeline ${leaderTimeline} of ${leaderName}`),
+      memory: { rewindArmed: true },
+      postgresChanged: true,
+      stopped: true,
+      wakeSoon: true,
+    };
+  }
+  if (!ctx.dynamic.pause && memory.rewindArmed && behindTimeline) {
     // A former primary started read-only may hold WAL the new leader never had: stop, then rewind.
     yield* perform('pg.stop', { mode: 'fast' });
     return {
@@ -915,6 +930,20 @@ function* follow(ctx: Context, leaderName: string, leaderMember: Member | null):
     decision: decision('following_leader', `no action: I am (${ctx.settings.name}) a secondary, and following a leader (${leaderName})`),
     memory: memoryUpdate,
   };
+}
+
+function apiMembers(members: readonly Member[]): Array<{ name: string; apiUrl: string }> {
+  return members
+    .filter((member) => typeof member.data.api_url === 'string')
+    .map((member) => ({ name: member.name, apiUrl: member.data.api_url as string }));
+}
+
+/** The replica holds WAL past the point where the cluster left its timeline (from the `history` key). */
+function pastSwitchPoint(cluster: Cluster, pg: PostgresObservation): boolean {
+  const line = cluster.history?.lines.find((entry) => entry[0] === pg.timeline);
+  if (!line) return false;
+  const position = Math.max(pg.replayLsn ?? 0, pg.receiveLsn ?? 0, pg.walPosition ?? 0);
+  return position > line[1];
 }
 
 function* renewLock(ctx: Context): Generator<Effect, boolean, unknown> {

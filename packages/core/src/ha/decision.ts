@@ -3,7 +3,6 @@
 export type DecisionReason =
   // store not reachable
   | 'dcs_unreachable'
-  | 'dcs_unreachable_keeping_primary'
   | 'dcs_unreachable_demoted'
   // long tasks
   | 'task_running'

@@ -1,0 +1,526 @@
+/**
+ * One simulated member: the agent's loop (cycle, then wait loop_wait, less on wakeSoon/wakeAt, or until the
+ * leader key changes or a task ends) running the core's `haCycle` and `shutdownSequence` unchanged, with
+ * every effect carried out against the models in virtual time.
+ */
+import { INITIAL_MEMORY, haCycle, resolveDynamicConfig, shutdownSequence } from '@pgwarden/core';
+import type {
+  Cluster,
+  CycleResult,
+  Decision,
+  Effect,
+  EffectHandlers,
+  EffectKind,
+  EffectOf,
+  EffectResult,
+  HaMemory,
+  HaSettings,
+  PeerStatus,
+  TaskSpec,
+  TaskState,
+  Timing,
+} from '@pgwarden/core';
+import type { Rng } from './prng.js';
+import type { Scheduler } from './scheduler.js';
+import type { SimStore } from './store.js';
+import { SimPostgres, canStream, rewind } from './postgres.js';
+
+/** The effect handlers the simulator runs: the same contract as the agent's, answered synchronously. */
+export type SyncEffectHandlers = { [K in EffectKind]: (effect: EffectOf<K>) => EffectResult<K> };
+
+/** The same handlers in the agent's async shape, for `interpret`. */
+export function asEffectHandlers(handlers: SyncEffectHandlers): EffectHandlers {
+  const wrapped: Partial<Record<EffectKind, (effect: Effect) => Promise<unknown>>> = {};
+  for (const kind of Object.keys(handlers) as EffectKind[]) {
+    const handler = handlers[kind] as (effect: Effect) => unknown;
+    wrapped[kind] = (effect) => Promise.resolve(handler(effect));
+  }
+  return wrapped as EffectHandlers;
+}
+
+/** What a node needs from the simulation around it. */
+export interface World {
+  readonly scheduler: Scheduler;
+  readonly store: SimStore;
+  readonly rng: Rng;
+  node(name: string): SimNode | undefined;
+  dcsReachable(node: SimNode): boolean;
+  peersConnected(a: SimNode, b: SimNode): boolean;
+  nextBranchId(): number;
+  trace(node: string, text: string): void;
+  /** Hooks for the invariants, called at the instant an action reaches PostgreSQL. */
+  beforePromote(node: SimNode): void;
+  afterBecamePrimary(node: SimNode, how: string): void;
+  onAction(node: SimNode, action: string): void;
+}
+
+interface RunningTask {
+  readonly spec: TaskSpec;
+  readonly startedAt: number;
+  readonly endsAt: number;
+}
+
+/** Patroni's probe timeout (the agent's PEER_TIMEOUT_MS): an unreachable peer costs that long. */
+const PEER_TIMEOUT_MS = 2000;
+
+export class SimNode {
+  readonly pg = new SimPostgres();
+  /** The agent process runs. */
+  alive = false;
+  /** Bumped on every kill and start: callbacks of a dead agent find a different epoch and do nothing. */
+  epoch = 0;
+  memory: HaMemory = INITIAL_MEMORY;
+  last: CycleResult | null = null;
+  /** The cluster as this node loaded it in its current or last cycle. */
+  view: Cluster | null = null;
+  timing: Timing;
+  /** Added to virtual time for this node's clock (a clock jump). */
+  clockOffset = 0;
+  /** The agent process is stopped (SIGSTOP, GC pause) until then. */
+  agentPausedUntil = 0;
+  /** A SIGTERM arrived: shut down at the end of the current cycle. */
+  stopping = false;
+  inCycle = false;
+  task: RunningTask | null = null;
+  finishedTask: TaskState | null = null;
+  cycles = 0;
+  #waitToken = 0;
+  #unwatch: (() => void) | null = null;
+  #generator: Generator<Effect, unknown, unknown> | null = null;
+  #onDone: ((value: unknown) => void) | null = null;
+  #inShutdown = false;
+  #lastLogged = '';
+  readonly handlers: SyncEffectHandlers;
+
+  constructor(
+    readonly settings: HaSettings,
+    private readonly world: World,
+    private readonly rng: Rng,
+  ) {
+    this.timing = resolveDynamicConfig(settings.bootstrapDynamicConfig, { enforceMinimums: settings.enforceTimingMinimums }).timing;
+    this.handlers = this.#makeHandlers();
+  }
+
+  get name(): string {
+    return this.settings.name;
+  }
+
+  localNow(): number {
+    return this.world.scheduler.now() + this.clockOffset;
+  }
+
+  /** The agent cannot run now: paused, or the whole node is frozen. */
+  blockedUntil(): number {
+    const now = this.world.scheduler.now();
+    if (this.pg.frozen) return Infinity;
+    return this.agentPausedUntil > now ? this.agentPausedUntil : 0;
+  }
+
+  /** The REST API answers (the agent runs and is not stopped). */
+  apiAnswers(): boolean {
+    return this.alive && this.blockedUntil() === 0;
+  }
+
+  startAgent(delayMs: number): void {
+    this.alive = true;
+    this.epoch++;
+    this.memory = INITIAL_MEMORY;
+    this.last = null;
+    this.view = null;
+    this.stopping = false;
+    this.inCycle = false;
+    this.#inShutdown = false;
+    this.#generator = null;
+    this.#lastLogged = '';
+    this.world.trace(this.name, 'agent started');
+    this.#later(delayMs, () => this.#startCycle());
+  }
+
+  /** SIGKILL of the agent and the postmaster (a machine crash). */
+  kill(): void {
+    if (!this.alive && !this.pg.running) return;
+    this.alive = false;
+    this.epoch++;
+    this.#stopWaiting();
+    this.#abortTask('killed');
+    this.pg.crash();
+    this.inCycle = false;
+    this.#generator = null;
+  }
+
+  /** SIGTERM: the agent finishes its cycle, then runs the graceful shutdown sequence. */
+  terminate(): void {
+    if (!this.alive || this.stopping) return;
+    this.stopping = true;
+    if (!this.inCycle && !this.#inShutdown) {
+      this.#stopWaiting();
+      this.#when(() => this.#shutdown());
+    }
+  }
+
+  /** Called when the task finishes or the leader key changes: ends the current wait. */
+  wake(): void {
+    if (this.#waitToken > 0) this.#endWait(this.#waitToken);
+  }
+
+  /** Runs `run` now or, if the agent is stopped or frozen, as soon as it runs again; nothing if it died. */
+  #when(run: () => void): void {
+    const epoch = this.epoch;
+    const attempt = (): void => {
+      if (epoch !== this.epoch) return;
+      const blocked = this.blockedUntil();
+      if (blocked === Infinity) return void this.world.scheduler.after(1000, attempt);
+      if (blocked > 0) return void this.world.scheduler.at(blocked, attempt);
+      run();
+    };
+    attempt();
+  }
+
+  #later(ms: number, run: () => void): void {
+    const epoch = this.epoch;
+    this.world.scheduler.after(ms, () => {
+      if (epoch === this.epoch) this.#when(run);
+    });
+  }
+
+  #startCycle(): void {
+    if (!this.alive) return;
+    if (this.stopping) return this.#shutdown();
+    this.inCycle = true;
+    const task = this.#takeTask();
+    const generator = haCycle({ settings: this.settings, memory: this.memory, now: this.localNow(), task, command: null });
+    this.#drive(generator, (value) => this.#cycleDone(value as CycleResult));
+  }
+
+  #cycleDone(result: CycleResult): void {
+    this.inCycle = false;
+    this.cycles++;
+    this.memory = result.memory;
+    this.last = result;
+    this.timing = result.dynamic.timing;
+    this.#log(result.decision);
+    if (this.stopping) return this.#shutdown();
+    if (result.wakeSoon) return this.#later(0, () => this.#startCycle());
+    this.#wait(result);
+  }
+
+  #log(decision: Decision): void {
+    const line = `${decision.reason}: ${decision.message}`;
+    if (line === this.#lastLogged) return;
+    this.#lastLogged = line;
+    this.world.trace(this.name, line);
+  }
+
+  #wait(result: CycleResult): void {
+    const token = ++this.#waitToken;
+    const untilDue = result.wakeAt !== null ? Math.max(0, result.wakeAt - this.localNow()) : Infinity;
+    const sleepMs = Math.min(this.timing.loopWait * 1000, untilDue);
+    this.#later(sleepMs, () => this.#endWait(token));
+    const leader = result.cluster?.leader;
+    if (leader && !result.holdsLock && this.world.dcsReachable(this)) {
+      // The agent's watch on the leader key: any change (write, delete, expiry) ends the wait.
+      if (this.world.store.leaderVersion() !== leader.version) return void this.#later(0, () => this.#endWait(token));
+      this.#unwatch = this.world.store.onLeaderChange(() => {
+        if (this.world.dcsReachable(this)) this.#later(0, () => this.#endWait(token));
+      });
+    }
+  }
+
+  #endWait(token: number): void {
+    if (token !== this.#waitToken) return;
+    this.#waitToken = 0;
+    this.#unwatch?.();
+    this.#unwatch = null;
+    this.#when(() => this.#startCycle());
+  }
+
+  #stopWaiting(): void {
+    this.#waitToken = 0;
+    this.#unwatch?.();
+    this.#unwatch = null;
+  }
+
+  #shutdown(): void {
+    if (this.#inShutdown) return;
+    this.#inShutdown = true;
+    this.#abortTask('cancelled by shutdown');
+    const paused = this.last?.dynamic.pause ?? false;
+    this.#drive(shutdownSequence({ memory: this.memory, now: this.localNow(), paused }), (value) => {
+      this.world.trace(this.name, `shutdown: ${(value as Decision).message}`);
+      this.alive = false;
+      this.epoch++;
+      this.#inShutdown = false;
+      this.stopping = false;
+    });
+  }
+
+  /** Steps a generator of effects: each effect reaches the world after a latency, its answer comes back after another. */
+  #drive(generator: Generator<Effect, unknown, unknown>, onDone: (value: unknown) => void): void {
+    this.#generator = generator;
+    this.#onDone = onDone;
+    this.#advance(undefined);
+  }
+
+  #advance(value: unknown): void {
+    const generator = this.#generator;
+    if (!generator) return;
+    const step = generator.next(value);
+    if (step.done) {
+      this.#generator = null;
+      this.#onDone?.(step.value);
+      return;
+    }
+    const effect = step.value;
+    const deadline = this.world.scheduler.now() + this.timing.retryTimeout * 1000;
+    this.#later(this.#requestLatency(effect), () => this.#apply(effect, deadline));
+  }
+
+  #apply(effect: Effect, deadline: number): void {
+    if (effect.kind.startsWith('dcs.') && !this.world.dcsReachable(this)) {
+      // The plugins retry within retry_timeout before reporting the store unreachable.
+      const now = this.world.scheduler.now();
+      if (now < deadline) return this.#later(Math.min(1000, deadline - now), () => this.#apply(effect, deadline));
+      return this.#later(0, () => this.#advance({ ok: false, error: 'simulated: DCS unreachable' }));
+    }
+    const handler = this.handlers[effect.kind] as (effect: Effect) => unknown;
+    const result = handler(effect);
+    this.#later(this.#responseLatency(effect, result), () => this.#advance(result));
+  }
+
+  #requestLatency(effect: Effect): number {
+    if (effect.kind.startsWith('dcs.')) return this.rng.int(1, 10);
+    if (effect.kind === 'pg.promote') return this.rng.int(20, 200);
+    if (effect.kind === 'pg.stop') return effect.mode === 'immediate' ? this.rng.int(1, 20) : this.rng.int(5, 50);
+    return this.rng.int(0, 3);
+  }
+
+  #responseLatency(effect: Effect, result: unknown): number {
+    if (effect.kind === 'peers.probe') {
+      const statuses = result as PeerStatus[];
+      return statuses.some((status) => !status.reachable) ? PEER_TIMEOUT_MS : this.rng.int(2, 20);
+    }
+    if (effect.kind === 'pg.stop') return effect.mode === 'immediate' ? this.rng.int(10, 100) : this.rng.int(100, 1500);
+    if (effect.kind.startsWith('dcs.')) return this.rng.int(1, 10);
+    return this.rng.int(0, 3);
+  }
+
+  #ttlMs(): number {
+    return this.timing.ttl * 1000;
+  }
+
+  #makeHandlers(): SyncEffectHandlers {
+    const store = this.world.store;
+    const ok = <T>(value: T) => ({ ok: true as const, value });
+    return {
+      'pg.observe': () => this.pg.observe(),
+      'pg.promote': () => {
+        if (!this.#inShutdown) this.world.onAction(this, 'promote');
+        this.world.beforePromote(this);
+        const wasPrimary = this.pg.mode === 'primary' && this.pg.running;
+        const promoted = this.pg.promote(this.world.nextBranchId());
+        if (promoted && !wasPrimary) this.world.afterBecamePrimary(this, `promoted to timeline ${this.pg.timeline ?? '?'} at ${this.pg.lsn}`);
+        return promoted;
+      },
+      'pg.stop': ({ mode }) => {
+        if (!this.#inShutdown && this.pg.running) this.world.onAction(this, `stop (${mode})`);
+        if (this.pg.running) this.world.trace(this.name, `postgres stopped (${mode}) as ${this.pg.mode}`);
+        this.pg.stop(mode);
+        return true;
+      },
+      'pg.follow': ({ upstream }) => {
+        const target = upstream?.name ?? null;
+        if (this.pg.running && this.pg.mode === 'primary') return null;
+        if (this.pg.upstream === target) return { changed: false, restarted: false };
+        this.pg.upstream = target;
+        this.pg.streaming = false;
+        if (this.pg.running) this.world.trace(this.name, `now following ${target ?? 'nobody'}`);
+        return { changed: true, restarted: false };
+      },
+      'pg.syncSlots': () => true,
+      'pg.timelineHistory': ({ timeline }) => this.pg.history(timeline),
+      'pg.prePromote': () => true,
+      'callback.run': () => true,
+      'task.start': ({ task }) => this.#startTask(task),
+      'peers.probe': ({ members }) => members.map(({ name }) => this.#probe(name)),
+      'dcs.load': () => {
+        this.view = store.loadCluster();
+        return ok(this.view);
+      },
+      'dcs.acquireLeader': () => {
+        const won = store.acquireLeader(this.name, this.#ttlMs());
+        if (won) this.world.trace(this.name, 'took the leader lock');
+        return ok(won);
+      },
+      'dcs.renewLeader': () => ok(store.renewLeader(this.name, this.#ttlMs())),
+      'dcs.releaseLeader': () => {
+        const released = store.releaseLeader(this.name);
+        if (released) this.world.trace(this.name, 'released the leader lock');
+        return ok(released);
+      },
+      'dcs.touchMember': ({ data }) => ok(store.touchMember(this.name, this.#ttlMs(), data)),
+      'dcs.initialize': ({ create, sysid }) => ok(store.initialize(create, sysid)),
+      'dcs.cancelInitialization': () => ok(store.cancelInitialization()),
+      'dcs.setConfig': ({ data, expected }) => ok(store.setConfig(data, expected)),
+      'dcs.clearFailover': ({ expected }) => ok(store.setFailover(null, expected)),
+      'dcs.setHistory': ({ lines }) => ok(store.setHistory(lines)),
+      'dcs.writeStatus': ({ status }) => ok(store.writeStatus(status)),
+    };
+  }
+
+  #probe(name: string): PeerStatus {
+    const peer = this.world.node(name);
+    if (!peer || !peer.apiAnswers() || !this.world.peersConnected(this, peer)) {
+      return { name, reachable: false, error: 'simulated: no answer' };
+    }
+    return peer.status();
+  }
+
+  /** What `GET /patroni` of this node answers. */
+  status(): PeerStatus {
+    const pg = this.pg;
+    const up = pg.running && pg.accepting;
+    return {
+      name: this.name,
+      reachable: true,
+      role: up ? pg.mode : (this.last?.role ?? 'uninitialized'),
+      state: up ? 'running' : this.task ? 'starting' : (this.last?.state ?? 'stopped'),
+      walPosition: up ? pg.lsn : 0,
+      timeline: up ? pg.timeline : null,
+      tags: this.settings.tags,
+      watchdogFailed: false,
+    };
+  }
+
+  #takeTask(): TaskState | null {
+    if (this.task) return { kind: this.task.spec.kind, state: 'running', startedAt: this.task.startedAt };
+    const finished = this.finishedTask;
+    this.finishedTask = null;
+    return finished;
+  }
+
+  #startTask(spec: TaskSpec): boolean {
+    if (this.task) return false;
+    if (!this.#inShutdown && spec.kind !== 'clone' && spec.kind !== 'bootstrap') this.world.onAction(this, `task ${spec.kind}`);
+    const duration = this.#taskDuration(spec);
+    const startedAt = this.localNow();
+    this.task = { spec, startedAt, endsAt: this.world.scheduler.now() + duration };
+    this.finishedTask = null;
+    const source = 'source' in spec ? ` from ${spec.source.name}` : '';
+    this.world.trace(this.name, `task ${spec.kind}${source} started (${duration} ms)`);
+    // Work done at the start of the task, as the agent's runTask does it.
+    if (spec.kind === 'reinitialize') {
+      this.pg.stop('immediate');
+      this.pg.wipe();
+    } else if (spec.kind === 'restart') {
+      this.pg.stop('fast');
+    }
+    const epoch = this.epoch;
+    const task = this.task;
+    this.world.scheduler.after(duration, () => {
+      if (epoch !== this.epoch || this.task !== task) return;
+      this.#finishTask(task);
+    });
+    return true;
+  }
+
+  #taskDuration(spec: TaskSpec): number {
+    switch (spec.kind) {
+      case 'bootstrap':
+        return this.rng.int(3000, 8000);
+      case 'clone':
+      case 'reinitialize':
+        return this.rng.int(5000, 20000);
+      case 'rewind':
+        return this.rng.int(1000, 4000);
+      case 'start':
+      case 'restart':
+        return this.rng.int(500, 4000);
+    }
+  }
+
+  #finishTask(task: RunningTask): void {
+    const error = this.#completeTask(task.spec);
+    this.task = null;
+    this.finishedTask = error
+      ? { kind: task.spec.kind, state: 'failed', startedAt: task.startedAt, error }
+      : { kind: task.spec.kind, state: 'succeeded', startedAt: task.startedAt };
+    this.world.trace(this.name, `task ${task.spec.kind} ${error ? `failed: ${error}` : 'succeeded'}`);
+    this.wake();
+  }
+
+  /** Carries out the end of a task; returns an error message when it failed. */
+  #completeTask(spec: TaskSpec): string | null {
+    const pg = this.pg;
+    const sourceNode = 'source' in spec ? this.world.node(spec.source.name) : undefined;
+    const sourceReady = (): boolean =>
+      sourceNode !== undefined && sourceNode.pg.running && sourceNode.pg.accepting && !sourceNode.pg.frozen && this.world.peersConnected(this, sourceNode);
+    const startAs = (role: 'primary' | 'replica', upstream: string | null, bootstrap = false): string | null => {
+      if (!pg.start(role, upstream)) return 'postgres did not start';
+      // A bootstrap starts its primary before taking the lock (the initialize key is its claim).
+      if (role === 'primary' && !bootstrap) this.world.afterBecamePrimary(this, 'started as primary');
+      return null;
+    };
+    switch (spec.kind) {
+      case 'bootstrap':
+        pg.initdb(`7${String(this.world.nextBranchId()).padStart(18, '0')}`, this.world.nextBranchId());
+        return startAs('primary', null, true);
+      case 'clone':
+      case 'reinitialize':
+        if (!sourceReady() || !sourceNode) {
+          pg.wipe();
+          return `pg_basebackup from ${spec.source.name} failed: source not reachable`;
+        }
+        pg.wipe();
+        pg.copyFrom(sourceNode.pg);
+        return startAs('replica', spec.source.name);
+      case 'rewind': {
+        if (!sourceReady() || !sourceNode) return `could not connect to ${spec.source.name}`;
+        if (pg.running) return 'target server must be shut down cleanly';
+        const outcome = rewind(pg, sourceNode.pg);
+        if (!outcome.ok) return outcome.error;
+        this.world.trace(this.name, `pg_rewind: ${outcome.detail}`);
+        return startAs('replica', spec.source.name);
+      }
+      case 'start':
+      case 'restart':
+        if (pg.dataDirectory !== 'initialized') return 'no data directory';
+        if (pg.running) return null;
+        return startAs(spec.role, spec.upstream?.name ?? null);
+    }
+  }
+
+  #abortTask(why: string): void {
+    const task = this.task;
+    if (!task) return;
+    this.task = null;
+    this.finishedTask = null;
+    // An interrupted initdb or basebackup leaves nothing usable behind.
+    if (task.spec.kind === 'bootstrap' || task.spec.kind === 'clone' || task.spec.kind === 'reinitialize') this.pg.wipe();
+    this.world.trace(this.name, `task ${task.spec.kind} aborted (${why})`);
+  }
+
+  /** One replication step: a connected replica receives up to `bytes` from its upstream. */
+  replicate(bytes: number): void {
+    const pg = this.pg;
+    if (!pg.running || !pg.accepting || pg.mode !== 'replica' || pg.frozen || !pg.upstream) {
+      pg.streaming = false;
+      return;
+    }
+    const upstream = this.world.node(pg.upstream);
+    const connected =
+      upstream !== undefined &&
+      upstream !== this &&
+      upstream.pg.running &&
+      upstream.pg.accepting &&
+      !upstream.pg.frozen &&
+      this.world.peersConnected(this, upstream) &&
+      canStream(pg, upstream.pg);
+    if (!connected || !upstream) {
+      pg.streaming = false;
+      return;
+    }
+    pg.streaming = true;
+    pg.lsn = Math.min(upstream.pg.lsn, pg.lsn + bytes);
+    pg.lineage = upstream.pg.lineage.filter((branch) => branch.start <= pg.lsn);
+  }
+}

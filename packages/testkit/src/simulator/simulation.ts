@@ -1,0 +1,650 @@
+/**
+ * The deterministic cluster simulator: N members running the core's HA cycle against a simulated DCS and
+ * simulated PostgreSQL servers, in virtual time, under a fault schedule drawn from a seed, with the safety
+ * and liveness invariants checked after every event. The same seed replays the same run, event for event.
+ */
+import { checkSwitchoverRequest, resolveDynamicConfig } from '@pgwarden/core';
+import type { DynamicConfig, Effect, HaSettings, SwitchoverRequest } from '@pgwarden/core';
+import type { Rng } from './prng.js';
+import { createRng } from './prng.js';
+import { Scheduler } from './scheduler.js';
+import { SimStore } from './store.js';
+import type { World } from './node.js';
+import { SimNode } from './node.js';
+
+export type FaultKind =
+  | 'kill'
+  | 'sigterm'
+  | 'dcs-partition'
+  | 'peer-partition'
+  | 'dcs-outage'
+  | 'stall'
+  | 'freeze'
+  | 'clock-jump'
+  | 'switchover'
+  | 'pause'
+  | 'long-stall'
+  | 'long-freeze';
+
+/**
+ * Faults drawn by default. `stall`/`freeze` stop an agent (or a whole node) for less than
+ * ttl - loop_wait - retry_timeout: a leader must survive them without losing its lock. `long-stall` and
+ * `long-freeze` stop it past its lease: without a watchdog nothing can demote a stopped agent's PostgreSQL,
+ * so they are opt-in and show that gap rather than a rule of the core.
+ */
+export const DEFAULT_FAULTS: readonly FaultKind[] = [
+  'kill',
+  'sigterm',
+  'dcs-partition',
+  'peer-partition',
+  'dcs-outage',
+  'stall',
+  'freeze',
+  'clock-jump',
+  'switchover',
+  'pause',
+];
+
+export const ALL_FAULTS: readonly FaultKind[] = [...DEFAULT_FAULTS, 'long-stall', 'long-freeze'];
+
+export interface SimulationOptions {
+  readonly seed: number;
+  /** Members, default 3. */
+  readonly nodes?: number;
+  /** Virtual ms before the first fault (bootstrap and cloning), default 60 s. */
+  readonly warmupMs?: number;
+  /** Virtual ms during which faults are drawn, default 10 min. */
+  readonly faultPhaseMs?: number;
+  /** Virtual ms of the quiet period after the faults (everything healed), default 5 min. */
+  readonly quietMs?: number;
+  /** Faults to draw from; `[]` for a hand-written scenario. Default `DEFAULT_FAULTS`. */
+  readonly faults?: readonly FaultKind[];
+  /** Mean virtual ms between two faults, default 20 s. */
+  readonly meanFaultIntervalMs?: number;
+  /** Extra margin (ms) allowed for the election after the faults stop, on top of ttl + loop_wait. Default loop_wait + 15 s. */
+  readonly electionMarginMs?: number;
+  /** Dynamic configuration overrides (ttl, loop_wait, postgresql.use_pg_rewind...); by default drawn from the seed. */
+  readonly dynamicConfig?: Readonly<Record<string, unknown>>;
+  /** Tags per member name. */
+  readonly tags?: Readonly<Record<string, Record<string, unknown>>>;
+  /** Called once the simulation exists and before it runs: schedule a scenario's faults with `at`. */
+  readonly scenario?: (simulation: Simulation) => void;
+}
+
+export interface TraceEntry {
+  /** Virtual ms since the start. */
+  readonly t: number;
+  readonly node: string;
+  readonly text: string;
+}
+
+export interface Violation {
+  readonly invariant: 'single-writable-primary' | 'promote-holds-lock' | 'promote-lag' | 'paused-no-action' | 'elected-after-faults' | 'replicas-streaming';
+  readonly t: number;
+  readonly message: string;
+}
+
+/** A change of the cluster's leader as the invariants see it: lock holder and running read-write. */
+export interface LeaderChange {
+  readonly t: number;
+  readonly name: string | null;
+}
+
+export interface SimulationResult {
+  readonly seed: number;
+  readonly ok: boolean;
+  readonly violation: Violation | null;
+  readonly trace: readonly TraceEntry[];
+  readonly leaders: readonly LeaderChange[];
+  readonly stats: {
+    readonly virtualMs: number;
+    readonly events: number;
+    readonly cycles: number;
+    readonly promotions: number;
+    readonly faults: number;
+  };
+  /** When the faults stopped (virtual ms since start). */
+  readonly quietAt: number;
+}
+
+/** Virtual time starts here (ms since the epoch), so ISO timestamps in keys look real. */
+const EPOCH = Date.UTC(2025, 0, 1);
+const TICK_MS = 250;
+
+class SimulationFailed extends Error {
+  constructor(readonly violation: Violation) {
+    super(violation.message);
+  }
+}
+
+export class Simulation {
+  readonly scheduler = new Scheduler(EPOCH);
+  readonly store: SimStore;
+  readonly nodes: SimNode[] = [];
+  readonly trace: TraceEntry[] = [];
+  readonly leaders: LeaderChange[] = [];
+  readonly options: SimulationOptions;
+  readonly warmupMs: number;
+  readonly faultPhaseMs: number;
+  readonly quietMs: number;
+  readonly bootstrapConfig: Record<string, unknown>;
+  readonly #rng: Rng;
+  readonly #faultRng: Rng;
+  readonly #workRng: Rng;
+  readonly #dcsCut = new Set<string>();
+  readonly #peerCut = new Set<string>();
+  #outage = false;
+  #branchId = 0;
+  #events = 0;
+  #promotions = 0;
+  #faults = 0;
+  #quiet = false;
+  #settledAt: number | null = null;
+  #currentLeader: string | null = null;
+  #slowReplica = new Map<string, number>();
+
+  constructor(options: SimulationOptions) {
+    this.options = options;
+    const root = createRng(options.seed);
+    this.#rng = root.fork();
+    this.#faultRng = root.fork();
+    this.#workRng = root.fork();
+    const setupRng = root.fork();
+    this.warmupMs = options.warmupMs ?? 60_000;
+    this.faultPhaseMs = options.faultPhaseMs ?? 600_000;
+    this.quietMs = options.quietMs ?? 300_000;
+    this.store = new SimStore(
+      () => this.scheduler.now(),
+      (time, run) => this.scheduler.at(time, run),
+    );
+    this.bootstrapConfig = {
+      ttl: setupRng.pick([20, 30, 30]),
+      loop_wait: setupRng.pick([5, 10, 10]),
+      retry_timeout: setupRng.pick([5, 10, 10]),
+      maximum_lag_on_failover: 1_048_576,
+      postgresql: { use_pg_rewind: setupRng.chance(0.7), use_slots: true },
+      ...options.dynamicConfig,
+    };
+    const count = options.nodes ?? 3;
+    const world = this.#world();
+    for (let index = 1; index <= count; index++) {
+      const name = `node${index}`;
+      const settings: HaSettings = {
+        name,
+        scope: 'sim',
+        tags: options.tags?.[name] ?? {},
+        connUrl: `postgres://10.0.0.${index}:5432/postgres`,
+        apiUrl: `http://10.0.0.${index}:8008/patroni`,
+        patroniVersion: '4.1.4',
+        bootstrapDynamicConfig: this.bootstrapConfig,
+        enforceTimingMinimums: true,
+        removeDataDirectoryOnRewindFailure: setupRng.chance(0.5),
+      };
+      this.nodes.push(new SimNode(settings, world, this.#rng.fork()));
+      // Some replicas are slow: they receive at most this many bytes per tick.
+      if (setupRng.chance(0.4)) this.#slowReplica.set(name, setupRng.int(16_384, 131_072));
+    }
+  }
+
+  /** When the faults stop (virtual ms since the start). */
+  get quietAt(): number {
+    return this.warmupMs + this.faultPhaseMs;
+  }
+
+  /** Virtual ms since the start. */
+  elapsed(): number {
+    return this.scheduler.now() - EPOCH;
+  }
+
+  /** Runs `action` at `ms` virtual ms since the start. */
+  at(ms: number, action: () => void): void {
+    this.scheduler.at(EPOCH + ms, action);
+  }
+
+  node(name: string): SimNode {
+    const found = this.nodes.find((node) => node.name === name);
+    if (!found) throw new RangeError(`[simulator] no member ${name}`);
+    return found;
+  }
+
+  /** The member holding the lock while running read-write, or null. */
+  leader(): string | null {
+    const holder = this.store.leader();
+    if (!holder) return null;
+    const node = this.nodes.find((candidate) => candidate.name === holder.name);
+    return node?.pg.writable() ? node.name : null;
+  }
+
+  dynamic(): DynamicConfig {
+    const raw = this.store.raw('config');
+    const data = raw ? (JSON.parse(raw) as Record<string, unknown>) : this.bootstrapConfig;
+    return resolveDynamicConfig(data);
+  }
+
+  log(node: string, text: string): void {
+    this.trace.push({ t: this.elapsed(), node, text });
+  }
+
+  // ---- faults, usable by scenarios ----
+
+  kill(name: string): void {
+    const node = this.node(name);
+    if (!node.alive) return;
+    this.#fault(name, 'killed (agent and postmaster)');
+    node.kill();
+  }
+
+  restart(name: string): void {
+    const node = this.node(name);
+    if (node.alive) return;
+    node.pg.frozen = false;
+    node.startAgent(this.#faultRng.int(500, 3000));
+  }
+
+  terminate(name: string): void {
+    const node = this.node(name);
+    if (!node.alive) return;
+    this.#fault(name, 'SIGTERM');
+    node.terminate();
+  }
+
+  partitionFromDcs(name: string, ms: number): void {
+    this.#fault(name, `partitioned from the DCS for ${ms} ms`);
+    this.#dcsCut.add(name);
+    this.scheduler.after(ms, () => this.healDcs(name));
+  }
+
+  healDcs(name: string): void {
+    if (this.#dcsCut.delete(name)) this.log(name, 'fault healed: reaches the DCS again');
+  }
+
+  partitionPeers(a: string, b: string, ms: number): void {
+    const key = [a, b].sort().join('|');
+    this.#fault(a, `partitioned from ${b} for ${ms} ms`);
+    this.#peerCut.add(key);
+    this.scheduler.after(ms, () => {
+      if (this.#peerCut.delete(key)) this.log(a, `fault healed: reaches ${b} again`);
+    });
+  }
+
+  dcsOutage(ms: number): void {
+    this.#fault('dcs', `outage for ${ms} ms`);
+    this.#outage = true;
+    this.scheduler.after(ms, () => {
+      if (this.#outage) this.log('dcs', 'outage over');
+      this.#outage = false;
+    });
+  }
+
+  /** The agent process stops (SIGSTOP, a GC pause); PostgreSQL keeps running. */
+  stallAgent(name: string, ms: number): void {
+    const node = this.node(name);
+    if (!node.alive) return;
+    this.#fault(name, `agent stalled for ${ms} ms (postgres keeps running)`);
+    node.agentPausedUntil = Math.max(node.agentPausedUntil, this.scheduler.now() + ms);
+  }
+
+  /** The whole node stops (a VM freeze): agent and PostgreSQL. */
+  freeze(name: string, ms: number): void {
+    const node = this.node(name);
+    if (node.pg.frozen) return;
+    this.#fault(name, `node frozen for ${ms} ms`);
+    node.pg.frozen = true;
+    this.scheduler.after(ms, () => {
+      if (!node.pg.frozen) return;
+      node.pg.frozen = false;
+      this.log(name, 'fault healed: node thawed');
+    });
+  }
+
+  jumpClock(name: string, ms: number): void {
+    this.#fault(name, `clock jumps ${ms} ms forward`);
+    this.node(name).clockOffset += ms;
+  }
+
+  /**
+   * What `POST /switchover` (or `/failover`) on member `via` does: read the cluster, check the request with the
+   * core's rules (probing members from `via`), then write the `failover` key.
+   */
+  requestSwitchover(via: string, request: Omit<SwitchoverRequest, 'action'> & { action?: SwitchoverRequest['action'] }): boolean {
+    const api = this.node(via);
+    if (!api.apiAnswers() || !this.dcsReachable(api)) {
+      this.log(via, 'operator: switchover request not answered');
+      return false;
+    }
+    const full: SwitchoverRequest = { action: request.action ?? 'switchover', leader: request.leader, candidate: request.candidate, scheduledAt: request.scheduledAt };
+    const generator = checkSwitchoverRequest(this.store.loadCluster(), full, api.localNow());
+    let step = generator.next();
+    while (!step.done) {
+      const effect: Effect = step.value;
+      if (effect.kind !== 'peers.probe') throw new Error(`[simulator] unexpected effect ${effect.kind} in checkSwitchoverRequest`);
+      step = generator.next(api.handlers['peers.probe'](effect));
+    }
+    const verdict = step.value;
+    const what = `${full.action} leader=${full.leader ?? '-'} candidate=${full.candidate ?? '-'}${full.scheduledAt ? ` at ${full.scheduledAt}` : ''}`;
+    if (!verdict.ok) {
+      this.log(via, `operator: ${what} refused (${verdict.status} ${verdict.message})`);
+      return false;
+    }
+    this.#faults++;
+    this.log(via, `operator: ${what} accepted`);
+    this.store.setFailover({ leader: verdict.leader, candidate: verdict.candidate, scheduledAt: verdict.scheduledAt });
+    return true;
+  }
+
+  /** `pgwardenctl pause` / `resume`: a compare-and-set of the `config` key. */
+  setPaused(paused: boolean): boolean {
+    if (this.#outage) {
+      this.log('operator', `${paused ? 'pause' : 'resume'} failed: DCS unreachable`);
+      return false;
+    }
+    const cluster = this.store.loadCluster();
+    if (!cluster.config) return false;
+    this.#faults++;
+    this.log('operator', paused ? 'pause' : 'resume');
+    return this.store.setConfig({ ...cluster.config.data, pause: paused }, cluster.config.version);
+  }
+
+  /**
+   * Resume as a careful operator does: an agent stopped during maintenance left its PostgreSQL running
+   * (as Patroni does when paused); it is started again before the cluster resumes, or its orphaned primary
+   * would meet a new leader. Retries every 10 s until the resume is written.
+   */
+  resumeWhenSafe(): void {
+    const orphans = this.nodes.filter((node) => !node.alive && node.pg.running);
+    for (const node of orphans) this.restart(node.name);
+    if (orphans.length || !this.setPaused(false)) this.scheduler.after(10_000, () => this.resumeWhenSafe());
+  }
+
+  // ---- the run ----
+
+  run(): SimulationResult {
+    const start = EPOCH;
+    for (const node of this.nodes) node.startAgent(this.#rng.int(0, 2000));
+    this.#scheduleTicks();
+    const faults = this.options.faults ?? DEFAULT_FAULTS;
+    const quietAt = this.quietAt;
+    if (faults.length) this.#scheduleFaults(faults, this.warmupMs, quietAt);
+    this.options.scenario?.(this);
+    this.at(quietAt, () => this.#beginQuiet());
+    const end = start + quietAt + this.quietMs;
+    let violation: Violation | null = null;
+    try {
+      while (this.scheduler.step(end)) {
+        this.#events++;
+        this.#checkAfterEvent();
+      }
+      this.scheduler.advanceTo(end);
+      this.#checkAtEnd();
+    } catch (error) {
+      if (!(error instanceof SimulationFailed)) throw error;
+      violation = error.violation;
+      this.log('CHECK', `VIOLATION ${violation.invariant}: ${violation.message}`);
+    }
+    return {
+      seed: this.options.seed,
+      ok: violation === null,
+      violation,
+      trace: this.trace,
+      leaders: this.leaders,
+      stats: {
+        virtualMs: this.elapsed(),
+        events: this.#events,
+        cycles: this.nodes.reduce((sum, node) => sum + node.cycles, 0),
+        promotions: this.#promotions,
+        faults: this.#faults,
+      },
+      quietAt,
+    };
+  }
+
+  #fault(node: string, text: string): void {
+    this.#faults++;
+    this.log(node, `fault: ${text}`);
+  }
+
+  dcsReachable(node: SimNode): boolean {
+    return !this.#outage && !this.#dcsCut.has(node.name) && !node.pg.frozen;
+  }
+
+  peersConnected(a: SimNode, b: SimNode): boolean {
+    return !this.#peerCut.has([a.name, b.name].sort().join('|'));
+  }
+
+  #world(): World {
+    return {
+      scheduler: this.scheduler,
+      store: this.store,
+      rng: this.#rng,
+      node: (name) => this.nodes.find((node) => node.name === name),
+      dcsReachable: (node) => this.dcsReachable(node),
+      peersConnected: (a, b) => this.peersConnected(a, b),
+      nextBranchId: () => ++this.#branchId,
+      trace: (node, text) => this.log(node, text),
+      beforePromote: (node) => this.#checkPromote(node),
+      afterBecamePrimary: (node, how) => this.#checkBecamePrimary(node, how),
+      onAction: (node, action) => this.#checkPausedAction(node, action),
+    };
+  }
+
+  /** The client workload and replication, every TICK_MS. */
+  #scheduleTicks(): void {
+    const tick = (): void => {
+      for (const node of this.nodes) {
+        if (!node.pg.writable()) continue;
+        // Writes; now and then a bulk load that leaves slow replicas past maximum_lag_on_failover.
+        node.pg.lsn += this.#workRng.chance(0.005) ? 2_500_000 : this.#workRng.int(0, 65_536);
+      }
+      for (const node of this.nodes) {
+        const slow = this.#slowReplica.get(node.name);
+        const bytes = this.#workRng.chance(0.05) ? 0 : (slow ?? Number.MAX_SAFE_INTEGER);
+        node.replicate(bytes);
+      }
+      this.scheduler.after(TICK_MS, tick);
+    };
+    this.scheduler.after(TICK_MS, tick);
+  }
+
+  #scheduleFaults(kinds: readonly FaultKind[], from: number, to: number): void {
+    const rng = this.#faultRng;
+    const mean = this.options.meanFaultIntervalMs ?? 20_000;
+    const names = this.nodes.map((node) => node.name);
+    const timing = resolveDynamicConfig(this.bootstrapConfig).timing;
+    const shortStall = Math.max(1000, (timing.ttl - timing.loopWait - timing.retryTimeout) * 1000 - 1000);
+    let t = from + rng.int(0, mean);
+    while (t < to) {
+      const kind = rng.pick(kinds);
+      const name = rng.pick(names);
+      const duration = rng.int(5_000, 60_000);
+      this.at(t, () => this.#inject(kind, name, duration, shortStall, rng));
+      t += rng.int(mean / 4, mean * 2);
+    }
+  }
+
+  #inject(kind: FaultKind, name: string, duration: number, shortStall: number, rng: Rng): void {
+    if (this.#quiet) return;
+    const ttlMs = this.dynamic().timing.ttl * 1000;
+    switch (kind) {
+      case 'kill':
+        this.kill(name);
+        this.scheduler.after(duration, () => this.restart(name));
+        return;
+      case 'sigterm':
+        this.terminate(name);
+        this.scheduler.after(duration, () => this.restart(name));
+        return;
+      case 'dcs-partition':
+        return this.partitionFromDcs(name, duration);
+      case 'peer-partition': {
+        const other = rng.pick(this.nodes.filter((node) => node.name !== name)).name;
+        return this.partitionPeers(name, other, duration);
+      }
+      case 'dcs-outage':
+        return this.dcsOutage(Math.min(duration, 45_000));
+      case 'stall':
+        return this.stallAgent(name, rng.int(500, shortStall));
+      case 'freeze':
+        return this.freeze(name, rng.int(500, shortStall));
+      case 'long-stall':
+        return this.stallAgent(name, rng.int(ttlMs, 2 * ttlMs));
+      case 'long-freeze':
+        return this.freeze(name, rng.int(ttlMs, 2 * ttlMs));
+      case 'clock-jump':
+        return this.jumpClock(name, rng.int(5_000, 120_000));
+      case 'switchover': {
+        const cluster = this.store.loadCluster();
+        const others = cluster.members.filter((member) => member.name !== cluster.leader?.name).map((member) => member.name);
+        const candidate = others.length && rng.chance(0.6) ? rng.pick(others) : null;
+        const failover = candidate !== null && rng.chance(0.25);
+        const scheduled = !failover && rng.chance(0.15) ? new Date(this.scheduler.now() + rng.int(5_000, 60_000)).toISOString() : null;
+        this.requestSwitchover(name, {
+          action: failover ? 'failover' : 'switchover',
+          leader: failover ? null : (cluster.leader?.name ?? null),
+          candidate,
+          scheduledAt: scheduled,
+        });
+        return;
+      }
+      case 'pause':
+        this.setPaused(true);
+        this.scheduler.after(rng.int(20_000, 120_000), () => {
+          if (!this.#quiet) this.resumeWhenSafe();
+        });
+        return;
+    }
+  }
+
+  /** Faults stop: every partition heals, stopped agents run again, dead members restart, the cluster resumes. */
+  #beginQuiet(): void {
+    this.#quiet = true;
+    this.log('sim', 'faults stop: healing everything');
+    this.#dcsCut.clear();
+    this.#peerCut.clear();
+    this.#outage = false;
+    for (const node of this.nodes) {
+      node.pg.frozen = false;
+      node.agentPausedUntil = 0;
+      if (!node.alive && !node.stopping) this.restart(node.name);
+    }
+    if (this.dynamic().pause) this.scheduler.after(5_000, () => this.resumeWhenSafe());
+  }
+
+  fail(invariant: Violation['invariant'], message: string): never {
+    throw new SimulationFailed({ invariant, t: this.elapsed(), message });
+  }
+
+  // ---- invariants ----
+
+  /** (a) A member runs read-write only while no other member holds the lock. */
+  #checkAfterEvent(): void {
+    const holder = this.store.leader();
+    let writableLeader: string | null = null;
+    for (const node of this.nodes) {
+      if (!node.pg.writable()) continue;
+      if (holder && holder.name !== node.name) {
+        this.fail(
+          'single-writable-primary',
+          `${node.name} runs read-write (timeline ${node.pg.timeline ?? '?'}, lsn ${node.pg.lsn}) while ${holder.name} holds the leader lock; ` +
+            `${node.name}'s agent believes its lock valid until ${formatTime(node.memory.lockValidUntil)} (its clock), ` +
+            `agent ${node.alive ? (node.blockedUntil() ? 'stopped' : 'running') : 'dead'}`,
+        );
+      }
+      if (holder?.name === node.name) writableLeader = node.name;
+    }
+    if (writableLeader !== this.#currentLeader) {
+      this.#currentLeader = writableLeader;
+      this.leaders.push({ t: this.elapsed(), name: writableLeader });
+    }
+    if (this.#quiet) this.#checkElection();
+  }
+
+  /** (b) and (c): promotion only with the lock, and not past maximum_lag_on_failover unless the operator named it. */
+  #checkPromote(node: SimNode): void {
+    this.#promotions++;
+    const holder = this.store.leader();
+    if (holder?.name !== node.name) {
+      this.fail('promote-holds-lock', `${node.name} promotes while ${holder ? `${holder.name} holds the leader lock` : 'nobody holds the leader lock'}`);
+    }
+    const cluster = this.store.loadCluster();
+    const optime = cluster.status.optime;
+    const maxLag = this.dynamic().maximumLagOnFailover;
+    const lag = optime - node.pg.lsn;
+    const named = node.view?.failover?.candidate === node.name;
+    if (optime > 0 && lag > maxLag && !named) {
+      this.fail(
+        'promote-lag',
+        `${node.name} promotes at lsn ${node.pg.lsn}, ${lag} bytes behind the last published optime ${optime} (maximum_lag_on_failover ${maxLag}), and no operator named it`,
+      );
+    }
+  }
+
+  #checkBecamePrimary(node: SimNode, how: string): void {
+    this.log(node.name, `postgres now read-write: ${how}`);
+    if (how.startsWith('promoted')) return;
+    const holder = this.store.leader();
+    if (holder?.name !== node.name) {
+      this.fail('promote-holds-lock', `${node.name} started as primary while ${holder ? `${holder.name} holds the leader lock` : 'nobody holds the leader lock'}`);
+    }
+  }
+
+  /** (d) While paused (as the member saw the cluster), nothing is promoted, demoted, started or stopped automatically. */
+  #checkPausedAction(node: SimNode, action: string): void {
+    const data = node.view?.config?.data ?? node.memory.configData;
+    if (!data || !resolveDynamicConfig(data).pause) return;
+    if (node.view?.failover?.candidate) return; // the operator asked for this switchover
+    this.fail('paused-no-action', `${node.name} acts while the cluster is paused: ${action}`);
+  }
+
+  /** (e) After the faults: one leader within ttl + loop_wait + margin, then every member streams from it. */
+  #checkElection(): void {
+    if (this.#settledAt !== null) return;
+    const leader = this.leader();
+    const others = this.nodes.filter((node) => node.name !== leader && node.pg.writable());
+    if (leader && others.length === 0) {
+      this.#settledAt = this.elapsed();
+      this.log('CHECK', `settled: ${leader} leads`);
+      return;
+    }
+    const timing = this.dynamic().timing;
+    const margin = this.options.electionMarginMs ?? timing.loopWait * 1000 + 15_000;
+    const quietAt = this.quietAt;
+    const deadline = quietAt + (timing.ttl + timing.loopWait) * 1000 + margin;
+    if (this.elapsed() > deadline) {
+      this.fail('elected-after-faults', `no single leader ${Math.round((deadline - quietAt) / 1000)} s after the faults stopped: ${this.#describeNodes()}`);
+    }
+  }
+
+  #checkAtEnd(): void {
+    if (this.#quiet) this.#checkElection();
+    const leader = this.leader();
+    if (!leader) return this.fail('elected-after-faults', `no leader at the end: ${this.#describeNodes()}`);
+    const lagging = this.nodes.filter((node) => node.name !== leader && !(node.pg.running && node.pg.mode === 'replica' && node.pg.upstream === leader && node.pg.streaming));
+    if (lagging.length) {
+      this.fail('replicas-streaming', `${this.quietMs / 1000} s after the faults stopped, not streaming from ${leader}: ${lagging.map((node) => node.name).join(', ')}; ${this.#describeNodes()}`);
+    }
+  }
+
+  #describeNodes(): string {
+    return this.nodes
+      .map((node) => {
+        const pg = node.pg;
+        const state = pg.running ? `${pg.mode}${pg.mode === 'replica' ? ` of ${pg.upstream ?? 'nobody'}${pg.streaming ? ' streaming' : ' not streaming'}` : ''}` : 'stopped';
+        return `${node.name}[agent ${node.alive ? 'up' : 'down'}, pg ${state}, data ${pg.dataDirectory}, tl ${pg.timeline ?? '-'}, lsn ${pg.lsn}, last: ${node.last?.decision.reason ?? '-'}]`;
+      })
+      .join('; ');
+  }
+}
+
+function formatTime(ms: number | null): string {
+  return ms === null ? 'never' : `+${((ms - EPOCH) / 1000).toFixed(3)}s`;
+}
+
+export function runSimulation(options: SimulationOptions): SimulationResult {
+  return new Simulation(options).run();
+}
+
+/** The trace as lines: `+123.456s node2 text`. */
+export function formatTrace(trace: readonly TraceEntry[], options: { last?: number } = {}): string[] {
+  const entries = options.last === undefined ? trace : trace.slice(-options.last);
+  return entries.map((entry) => `+${(entry.t / 1000).toFixed(3).padStart(9)}s ${entry.node.padEnd(8)} ${entry.text}`);
+}

@@ -1,0 +1,11 @@
+export { createWatchdog } from './watchdog.js';
+export type { Watchdog, WatchdogChanges, WatchdogMode, WatchdogOptions, WatchdogStatus } from './watchdog.js';
+export { hasOption, WDIOF, WDIOS } from './driver.js';
+export type { WatchdogDriver, WatchdogSupport } from './driver.js';
+export { createLinuxWatchdogDriver, DEFAULT_WATCHDOG_DEVICE, loadNativeWatchdogIo } from './linux-driver.js';
+export type { LinuxWatchdogDriverOptions, WatchdogDeviceIo } from './linux-driver.js';
+export { createSoftwareWatchdogDriver } from './software-driver.js';
+export type { SoftwareWatchdogDriver, SoftwareWatchdogDriverOptions, WatchdogExpiry } from './software-driver.js';
+export { DEFAULT_SAFETY_MARGIN, watchdogTimeout, watchdogTimingSlack } from './timing.js';
+export { isWatchdogError, WatchdogError } from './errors.js';
+export type { WatchdogErrorCode } from './errors.js';
