@@ -34,6 +34,18 @@ export default defineConfig({
         resolve,
         ssr,
         test: {
+          // Both directions against Patroni 3.0.2 (Debian package `patroni`): patronictl on pgwarden, pgwardenctl on Patroni.
+          name: 'compat',
+          include: ['tests/compat/**/*.test.ts'],
+          testTimeout: 240_000,
+          hookTimeout: 240_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        resolve,
+        ssr,
+        test: {
           name: 'e2e',
           include: ['tests/e2e/**/*.test.ts'],
           testTimeout: 240_000,

@@ -11,6 +11,9 @@ need_apt=()
 command -v etcd >/dev/null 2>&1 || need_apt+=(etcd-server)
 [ -x /usr/share/zookeeper/bin/zkServer.sh ] || need_apt+=(zookeeper)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+# Patroni 3.0.2 is the reference the compatibility tests and benchmarks run beside pgwarden; wrk loads the REST API.
+command -v patroni >/dev/null 2>&1 || need_apt+=(patroni)
+command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "missing system packages (${need_apt[*]}): run this script as root, or install them first" >&2
@@ -22,7 +25,7 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 # Debian's packages may start their own services; pgwarden's tests and cluster start their own servers.
-for service in etcd zookeeper postgresql; do
+for service in etcd zookeeper postgresql patroni; do
   if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$service" 2>/dev/null; then
     systemctl stop "$service" || true
   fi

@@ -123,15 +123,17 @@ describe('operations on a 4-member cluster', () => {
   it('prefers the higher failover_priority among equally advanced replicas', async () => {
     if (leader !== 'node0') {
       expect((await cluster.request(leader, 'POST', '/switchover', { leader, candidate: 'node0' })).status).toBe(200);
-      leader = await settled('node0 leading');
     }
+    leader = await settled('node0 leading with every replica streaming');
+    expect(leader).toBe('node0');
     await cluster.query(leader, 'CHECKPOINT');
-    await cluster.waitFor('replicas caught up', async () => {
-      const rows = await cluster.query<{ behind: number }>(
+    await cluster.waitFor('all three replicas replayed everything', async () => {
+      const rows = await cluster.query<{ streaming: number; behind: number }>(
         leader,
-        'SELECT count(*)::int AS behind FROM pg_stat_replication WHERE replay_lsn < pg_current_wal_lsn()',
+        `SELECT count(*)::int AS streaming, count(*) FILTER (WHERE replay_lsn < pg_current_wal_lsn())::int AS behind
+         FROM pg_stat_replication WHERE state = 'streaming'`,
       );
-      return rows[0]?.behind === 0;
+      return rows[0]?.streaming === 3 && rows[0].behind === 0;
     });
     await cluster.crash('node0');
     leader = await cluster.waitFor('node2 promoted', async () => {

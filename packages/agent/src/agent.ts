@@ -13,6 +13,7 @@ import type {
   HaSettings,
   Logger,
   PeerStatus,
+  PostgresObservation,
   TaskSpec,
   Timing,
   Upstream,
@@ -22,6 +23,7 @@ import {
   PATRONI_COMPAT_VERSION,
   PGWARDEN_VERSION,
   PgwardenError,
+  childLogger,
   haCycle,
   interpret,
   shutdownSequence,
@@ -32,6 +34,8 @@ import type { PostgresDriver } from '@pgwarden/postgres-driver';
 import { createPostgresDriver } from '@pgwarden/postgres-driver';
 import type { NodeOperations, NodeSnapshot, RestApiNode, RestApiServer } from '@pgwarden/rest-api';
 import { createRestApiHandler, fetchMemberStatus, startRestApiServer } from '@pgwarden/rest-api';
+import type { Watchdog } from '@pgwarden/watchdog';
+import { createWatchdog } from '@pgwarden/watchdog';
 import { ScriptRunner } from './callbacks.js';
 import { createDcs } from './dcs-loader.js';
 import { driverOptions, haSettings, initialTiming, mergedParameters } from './settings.js';
@@ -51,6 +55,8 @@ export interface AgentDeps {
 }
 
 const PEER_TIMEOUT_MS = 2000;
+/** How old an observation `GET /patroni` may answer with: peers compare WAL positions with it. */
+const FRESH_OBSERVATION_MS = 250;
 const DCS_RETRY_AT_START_MS = 5000;
 
 /** Runs until `deps.signal` aborts; resolves after the graceful stop. Throws only for problems at start-up. */
@@ -123,8 +129,36 @@ async function runLoop(parts: LoopParts): Promise<void> {
     logger,
   });
   let operations: NodeOperations | undefined;
+  const watchdog = own(
+    createWatchdog({
+      mode: config.watchdog.mode,
+      device: config.watchdog.device,
+      safetyMargin: config.watchdog.safety_margin,
+      loopWait: timing.loopWait,
+      ttl: timing.ttl,
+      logger: childLogger(logger, { component: 'watchdog' }),
+    }),
+  );
+
+  // PostgreSQL as last seen by a cycle or by a fresh /patroni request, whichever is newer.
+  let observed: { at: number; postgres: PostgresObservation } | null = null;
+  let observing: Promise<void> | null = null;
+  const observeNow = (): Promise<void> =>
+    (observing ??= postgres
+      .observe()
+      .then((postgres) => {
+        observed = { at: clock.now(), postgres };
+      })
+      .catch(() => undefined)
+      .finally(() => {
+        observing = null;
+      }));
 
   const node: RestApiNode = {
+    freshSnapshot: async () => {
+      if (!observed || clock.now() - observed.at > FRESH_OBSERVATION_MS) await observeNow();
+      return node.snapshot();
+    },
     snapshot: (): NodeSnapshot => {
       const now = clock.now();
       const cluster = last?.cluster ?? null;
@@ -135,7 +169,7 @@ async function runLoop(parts: LoopParts): Promise<void> {
         pgwardenVersion: PGWARDEN_VERSION,
         state: last?.state ?? 'unknown',
         role: last?.role ?? 'uninitialized',
-        postgres: last?.postgres ?? null,
+        postgres: observed && (!last || observed.at >= (lastCycleAt ?? 0)) ? observed.postgres : (last?.postgres ?? null),
         holdsValidLock: memory.lockValidUntil !== null && memory.lockValidUntil > now,
         isStandbyCluster: false,
         clusterUnlocked: cluster !== null && cluster.leader === null,
@@ -150,7 +184,7 @@ async function runLoop(parts: LoopParts): Promise<void> {
         tags: settings.tags,
         cluster,
         pendingRestart: last?.postgres.pendingRestart ?? false,
-        watchdogFailed: false,
+        watchdogFailed: !watchdog.isHealthy,
       };
     },
     loadCluster: () => dcs.loadCluster(),
@@ -166,7 +200,7 @@ async function runLoop(parts: LoopParts): Promise<void> {
     dcs: dcs.kind,
   });
 
-  const handlers = effectHandlers(dcs, postgres, tasks, scripts, timing);
+  const handlers = effectHandlers(dcs, postgres, tasks, scripts, watchdog, timing);
   let wake: (() => void) | null = null;
   tasks.onFinish(() => wake?.());
   let lastWarnings = '';
@@ -181,13 +215,19 @@ async function runLoop(parts: LoopParts): Promise<void> {
 
   async function cycle(command: Command | null): Promise<CycleResult> {
     const cycleStart = clock.now();
-    const result = await interpret(haCycle({ settings, memory, now: cycleStart, task: tasks.take(), command }), handlers);
+    const result = await interpret(
+      haCycle({ settings, memory, now: cycleStart, task: tasks.take(), command, watchdog: { running: watchdog.isRunning, healthy: watchdog.isHealthy } }),
+      handlers,
+    );
     memory = result.memory;
     last = result;
     lastCycleAt = clock.now();
     logCycle(logger, config.name, result);
     if (result.dynamic.timing.ttl !== timing.ttl || result.dynamic.timing.retryTimeout !== timing.retryTimeout) {
       dcs.setTiming({ ttl: result.dynamic.timing.ttl, retryTimeout: result.dynamic.timing.retryTimeout });
+    }
+    if (result.dynamic.timing.ttl !== timing.ttl || result.dynamic.timing.loopWait !== timing.loopWait) {
+      await watchdog.reconfigure(result.dynamic.timing.ttl, { loopWait: result.dynamic.timing.loopWait });
     }
     timing = result.dynamic.timing;
     handlers.setTiming(timing);
@@ -249,7 +289,9 @@ async function runLoop(parts: LoopParts): Promise<void> {
   const paused = finalResult?.dynamic.pause ?? false;
   logger.log('info', paused ? 'stopping while paused: postgres and the leader lock stay as they are' : 'stopping: shutting down postgres, then releasing the leader lock');
   await tasks.cancel();
-  const stopDecision = await serialized(() => interpret(shutdownSequence({ memory, now: clock.now(), paused }), handlers)).catch(
+  const stopDecision = await serialized(() =>
+    interpret(shutdownSequence({ memory, now: clock.now(), paused, watchdogRunning: watchdog.isRunning }), handlers),
+  ).catch(
     (error: unknown) => ({ message: `graceful stop failed: ${describe(error)}` }),
   );
   logger.log('info', stopDecision.message);
@@ -379,6 +421,7 @@ function effectHandlers(
   postgres: PostgresDriver,
   tasks: TaskRunner,
   scripts: ScriptRunner,
+  watchdog: Watchdog,
   initial: Timing,
 ): EffectHandlers & { setTiming(timing: Timing): void } {
   let timing = initial;
@@ -402,7 +445,12 @@ function effectHandlers(
     'pg.timelineHistory': ({ timeline }) => orNull(() => postgres.readTimelineHistory(timeline)),
     'dcs.load': () => attempt(() => dcs.loadCluster()),
     'dcs.acquireLeader': () => attempt(() => dcs.acquireLeader()),
-    'dcs.renewLeader': () => attempt(() => dcs.renewLeader()),
+    'dcs.renewLeader': async () => {
+      const renewed = await attempt(() => dcs.renewLeader());
+      // The watchdog counts down from each successful renewal: a hung loop resets the host before the lock expires.
+      if (renewed.ok && renewed.value && watchdog.isRunning) await watchdog.keepalive();
+      return renewed;
+    },
     'dcs.releaseLeader': () => attempt(() => dcs.releaseLeader()),
     'dcs.touchMember': ({ data }) => attempt(() => dcs.touchMember(data)),
     'dcs.initialize': ({ create, sysid }) => attempt(() => dcs.initialize({ create, sysid })),
@@ -414,6 +462,8 @@ function effectHandlers(
     'task.start': ({ task }) => Promise.resolve(tasks.start(task)),
     'callback.run': ({ action, role }) => Promise.resolve(scripts.runCallback(action, role)),
     'pg.prePromote': () => scripts.runPrePromote(),
+    'watchdog.activate': () => watchdog.activate(timing.ttl),
+    'watchdog.disable': () => watchdog.disable().then(() => true),
     'peers.probe': ({ members }) => Promise.all(members.map(({ name, apiUrl }) => probePeer(name, apiUrl))),
   };
 }

@@ -81,7 +81,7 @@ export type {
 export { perform, interpret } from './ha/effects.js';
 export type { Decision, DecisionReason, IneligibleReason } from './ha/decision.js';
 export { decision } from './ha/decision.js';
-export type { Command, CommandOutcome, CycleInput, CycleResult, HaMemory, HaSettings, ScheduledRestart } from './ha/cycle.js';
+export type { Command, CommandOutcome, CycleInput, CycleResult, HaMemory, HaSettings, ScheduledRestart, WatchdogState } from './ha/cycle.js';
 export { INITIAL_MEMORY, haCycle, memberData, upstreamOf } from './ha/cycle.js';
 export { shutdownSequence } from './ha/shutdown.js';
 

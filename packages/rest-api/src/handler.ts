@@ -219,7 +219,7 @@ export function createRestApiHandler(options: RestApiOptions): RestApiHandler {
 
   // One table: first path segment and method to handler; unknown GET paths fall into the health check.
   const routes = new Map<string, RouteMethods>([
-    ['patroni', { GET: ({ res }) => sendJson(res, 200, memberStatusJson(node.snapshot())) }],
+    ['patroni', { GET: async ({ res }) => sendJson(res, 200, memberStatusJson(node.freshSnapshot ? await node.freshSnapshot() : node.snapshot())) }],
     ['liveness', { GET: ({ res }) => sendStatusOnly(res, livenessStatus(node.snapshot())) }],
     [
       'readiness',

@@ -22,6 +22,11 @@ export interface RestApiNode {
    * them; a route whose operation is missing answers 501.
    */
   readonly operations?: NodeOperations | undefined;
+  /**
+   * A snapshot with PostgreSQL observed afresh, for `GET /patroni`: members compare each other's WAL positions in
+   * the leader race, so the answer must not be a cycle old. Health checks keep using `snapshot()`.
+   */
+  freshSnapshot?(): Promise<NodeSnapshot>;
 }
 
 /** What the agent offers the mutating endpoints. Every rule stays in core; these only carry requests to it. */

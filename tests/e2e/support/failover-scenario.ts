@@ -83,11 +83,11 @@ export function describeFailoverScenario(options: FailoverScenarioOptions): void
     it('rejoins the killed member as a replica on the new timeline', async () => {
       cluster.startAgent(firstLeader);
       await cluster.waitFor(`${firstLeader} streaming from ${secondLeader}`, async () => (await streamingReplicas(secondLeader)).includes(firstLeader), 120_000);
-      const status = await cluster.waitFor(`${firstLeader} on timeline 2`, async () => {
+      const status = await cluster.waitFor(`${firstLeader} streaming on timeline 2`, async () => {
         const current = await cluster.status(firstLeader);
-        return current?.['timeline'] === 2 && current['role'] === 'replica' ? current : undefined;
+        return current?.['timeline'] === 2 && current['replication_state'] === 'streaming' ? current : undefined;
       });
-      expect(status['replication_state']).toBe('streaming');
+      expect(status['role']).toBe('replica');
       expect(await cluster.primaries()).toEqual([secondLeader]);
     });
 

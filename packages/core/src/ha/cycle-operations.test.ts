@@ -99,6 +99,8 @@ async function run(pg: PostgresObservation, state: Cluster, input: Partial<Cycle
     'task.start': true,
     'callback.run': true,
     'pg.prePromote': true,
+    'watchdog.activate': true,
+    'watchdog.disable': true,
     'peers.probe': [peer('node0', 9000), peer('node2', 9000)],
   };
   const handlers = Object.fromEntries(
@@ -351,5 +353,60 @@ describe('operator commands', () => {
     expect(noLeader.result.commandOutcome).toEqual({ accepted: false, message: 'Cluster has no leader, can not reinitialize' });
     const busy = await run(pgObservation(), cluster({ leader: 'node0' }), { task: { kind: 'clone', state: 'running', startedAt: NOW }, command: { kind: 'reinitialize', fromLeader: false } });
     expect(busy.result.commandOutcome).toEqual({ accepted: false, message: 'replica creation already in progress' });
+  });
+});
+
+describe('watchdog', () => {
+  const armed = { running: true, healthy: true };
+  const idle = { running: false, healthy: true };
+
+  it('is armed before a promotion, and a failed arming gives the lock back instead', async () => {
+    const ok = await run(pgObservation(), cluster(), { watchdog: idle }, { 'peers.probe': () => [] });
+    expect(ok.kinds.indexOf('watchdog.activate')).toBeLessThan(ok.kinds.indexOf('pg.promote'));
+    const refused = await run(pgObservation(), cluster(), { watchdog: idle }, { 'peers.probe': () => [], 'watchdog.activate': () => false });
+    expect(refused.result.decision.reason).toBe('watchdog_unavailable');
+    expect(refused.kinds).toContain('dcs.releaseLeader');
+    expect(refused.kinds).not.toContain('pg.promote');
+  });
+
+  it('a primary whose watchdog cannot be armed demotes', async () => {
+    const { result, effects } = await run(primary, cluster({ leader: 'node1' }), { memory: leaderMemory, watchdog: idle }, { 'watchdog.activate': () => false });
+    expect(result.decision.reason).toBe('watchdog_unavailable');
+    expect(effects).toContainEqual({ kind: 'pg.stop', mode: 'immediate' });
+  });
+
+  it('keeps a member whose required watchdog is unusable out of the race', async () => {
+    const { result } = await run(pgObservation(), cluster(), { watchdog: { running: false, healthy: false } }, { 'peers.probe': () => [] });
+    expect(result.decision.ineligible).toBe('watchdog_failed');
+  });
+
+  it('stops the countdown when the lock is lost and when paused', async () => {
+    const lost = await run(primary, cluster({ leader: 'node1' }), { memory: leaderMemory, watchdog: armed }, { 'dcs.renewLeader': () => ({ ok: true, value: false }) });
+    expect(lost.kinds).toContain('watchdog.disable');
+    const paused = await run(primary, cluster({ leader: 'node1', config: { pause: true } }), { memory: leaderMemory, watchdog: armed });
+    expect(paused.kinds).toContain('watchdog.disable');
+    const steady = await run(primary, cluster({ leader: 'node1' }), { memory: leaderMemory, watchdog: armed });
+    expect(steady.kinds).not.toContain('watchdog.disable');
+    expect(steady.kinds).not.toContain('watchdog.activate');
+  });
+
+  it('cancels a bootstrap whose watchdog cannot be armed', async () => {
+    const { result, kinds } = await run(primary, { ...emptyCluster(), initialize: '' }, { task: { kind: 'bootstrap', state: 'succeeded', startedAt: NOW }, watchdog: idle }, { 'watchdog.activate': () => false });
+    expect(result.decision.reason).toBe('watchdog_unavailable');
+    expect(kinds).toContain('dcs.cancelInitialization');
+    expect(kinds).not.toContain('dcs.acquireLeader');
+  });
+
+  it('is disabled at shutdown only once postgres stopped', async () => {
+    const kinds: string[] = [];
+    const handlers = {
+      'pg.observe': () => Promise.resolve(primary),
+      'pg.stop': () => Promise.resolve(false),
+      'callback.run': () => Promise.resolve(true),
+      'watchdog.disable': () => (kinds.push('watchdog.disable'), Promise.resolve(true)),
+      'dcs.releaseLeader': () => Promise.resolve({ ok: true, value: true }),
+    } as unknown as EffectHandlers;
+    await interpret(shutdownSequence({ memory: leaderMemory, now: NOW, paused: false, watchdogRunning: true }), handlers);
+    expect(kinds).toEqual([]);
   });
 });

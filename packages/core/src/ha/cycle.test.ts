@@ -114,6 +114,8 @@ function handlersFor(world: World, effects: Effect[]): EffectHandlers {
     'task.start': (effect) => answer(effect, true),
     'callback.run': (effect) => answer(effect, true),
     'pg.prePromote': (effect) => answer(effect, true),
+    'watchdog.activate': (effect) => answer(effect, true),
+    'watchdog.disable': (effect) => answer(effect, true),
     'peers.probe': (effect) => answer(effect, []),
   } as EffectHandlers;
 }
@@ -422,6 +424,11 @@ describe('regressions found by the simulator', () => {
     expect(result.decision.reason).toBe('stopping_for_rewind');
     expect(effects).toContainEqual({ kind: 'pg.stop', mode: 'fast' });
     expect(result.memory.rewindArmed).toBe(true);
+  });
+
+  it('does not count WAL received but not replayed past the switch point', async () => {
+    const { result } = await runCycle({ pg: pgObservation({ timeline: 1, receiveLsn: 6000, walPosition: 6000, replayLsn: 5500, replicationState: null }), cluster: withHistory(5500) });
+    expect(result.decision.reason).toBe('following_leader');
   });
 
   it('lets a replica behind the switch point catch up by streaming', async () => {

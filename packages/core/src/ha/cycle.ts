@@ -106,7 +106,18 @@ export interface CycleInput {
   readonly task: TaskState | null;
   /** An operator request to decide on in this cycle. */
   readonly command?: Command | null;
+  /** The watchdog as the runtime knows it; absent means none is configured. */
+  readonly watchdog?: WatchdogState;
 }
+
+export interface WatchdogState {
+  /** Armed and counting: keepalives are due after each lock renewal. */
+  readonly running: boolean;
+  /** False when the mode is `required` and the device cannot be used: this member must not lead. */
+  readonly healthy: boolean;
+}
+
+const NO_WATCHDOG: WatchdogState = { running: false, healthy: true };
 
 export interface CycleResult {
   readonly memory: HaMemory;
@@ -150,6 +161,7 @@ interface Context {
   readonly now: number;
   readonly task: TaskState | null;
   readonly command: Command | null;
+  readonly watchdog: WatchdogState;
   readonly cluster: Cluster;
   readonly pg: PostgresObservation;
   readonly dynamic: DynamicConfig;
@@ -167,6 +179,7 @@ export function* haCycle(input: CycleInput): Generator<Effect, CycleResult, unkn
       enforceMinimums: settings.enforceTimingMinimums,
     });
     const outcome = yield* whileDcsUnreachable(input, pg, dynamic, loaded.error);
+    if (input.watchdog?.running && outcome.decision.reason === 'dcs_unreachable_demoted') yield* perform('watchdog.disable', {});
     if (outcome.postgresChanged) pg = yield* perform('pg.observe', {});
     const memory = nextMemory(input.memory, outcome, pg);
     return {
@@ -196,9 +209,16 @@ export function* haCycle(input: CycleInput): Generator<Effect, CycleResult, unkn
     configData: cluster.config?.data ?? input.memory.configData,
     lockValidUntil: iAmLeader ? input.memory.lockValidUntil : null,
   };
-  const context: Context = { settings, memory, now, task: input.task, command: input.command ?? null, cluster, pg, dynamic, iAmLeader };
+  const watchdog = input.watchdog ?? NO_WATCHDOG;
+  const context: Context = { settings, memory, now, task: input.task, command: input.command ?? null, watchdog, cluster, pg, dynamic, iAmLeader };
 
   const outcome = yield* decide(context);
+  const lockValidUntil = outcome.memory && 'lockValidUntil' in outcome.memory ? outcome.memory.lockValidUntil : memory.lockValidUntil;
+  const leading = lockValidUntil !== null && lockValidUntil !== undefined;
+  if (watchdog.running && (!leading || dynamic.pause)) {
+    // Nothing to guard any more (demoted, lock gone) or an operator in charge (pause): stop the countdown.
+    yield* perform('watchdog.disable', {});
+  }
   if (outcome.postgresChanged) pg = yield* perform('pg.observe', {});
   const finalMemory = nextMemory(memory, outcome, pg);
   const role = outcome.role ?? roleOf(pg, finalMemory);
@@ -429,6 +449,10 @@ function* afterTask(ctx: Context, task: Exclude<TaskState, { state: 'running' }>
       yield* perform('dcs.cancelInitialization', {});
       return { decision: decision('bootstrap_failed', `bootstrap failed: ${task.error}; initialize key removed`), wakeSoon: true };
     }
+    if (!ctx.watchdog.running && !(yield* perform('watchdog.activate', {}))) {
+      yield* perform('dcs.cancelInitialization', {});
+      return { decision: decision('watchdog_unavailable', 'bootstrapped, but the watchdog could not be activated: initialize key removed') };
+    }
     if (pg.systemId) yield* perform('dcs.initialize', { create: false, sysid: pg.systemId });
     yield* perform('dcs.setConfig', { data: { ...settings.bootstrapDynamicConfig }, expected: null });
     const acquired = yield* perform('dcs.acquireLeader', {});
@@ -635,6 +659,7 @@ function* checkEligibility(
     return null;
   }
   if (isNoFailover(settings.tags)) return { reason: 'nofailover', message: 'tagged nofailover' };
+  if (!ctx.watchdog.healthy) return { reason: 'watchdog_failed', message: 'the watchdog is required but cannot be used' };
   const manual = failover !== null && (failover.candidate !== null || failover.leader !== null);
   // Only the operator's named candidate is exempt: an open switchover must not promote a lagging replica.
   const lag = cluster.status.optime - (pg.walPosition ?? 0);
@@ -721,6 +746,20 @@ function* asLeader(ctx: Context): Step {
   if (pg.role !== 'primary') {
     return yield* promote(ctx, memory, 'promoted_holding_lock', 'promoted self to leader because I hold the leader lock');
   }
+  if (!dynamic.pause && !ctx.watchdog.running) {
+    const armed = yield* perform('watchdog.activate', {});
+    if (!armed) {
+      yield* perform('pg.stop', { mode: 'immediate' });
+      yield* perform('dcs.releaseLeader', {});
+      return {
+        decision: decision('watchdog_unavailable', 'demoted: the watchdog could not be activated; released the leader lock'),
+        memory: { lockValidUntil: null, rewindArmed: true },
+        postgresChanged: true,
+        stopped: true,
+        role: 'demoted',
+      };
+    }
+  }
   if (ctx.cluster.failover) {
     const handled = yield* processManualFailover(ctx, ctx.cluster.failover);
     if (handled) return { ...handled, memory: { ...memory, ...handled.memory } };
@@ -741,6 +780,16 @@ function* promote(
   reason: 'acquired_lock_promoting' | 'promoted_holding_lock',
   message: string,
 ): Step {
+  if (!ctx.dynamic.pause && !ctx.watchdog.running) {
+    const armed = yield* perform('watchdog.activate', {});
+    if (!armed) {
+      yield* perform('dcs.releaseLeader', {});
+      return {
+        decision: decision('watchdog_unavailable', 'not promoting: the watchdog could not be activated; released the leader lock'),
+        memory: { ...memory, lockValidUntil: null },
+      };
+    }
+  }
   const fenced = yield* perform('pg.prePromote', {});
   if (!fenced) {
     yield* perform('dcs.releaseLeader', {});
@@ -942,8 +991,8 @@ function apiMembers(members: readonly Member[]): Array<{ name: string; apiUrl: s
 function pastSwitchPoint(cluster: Cluster, pg: PostgresObservation): boolean {
   const line = cluster.history?.lines.find((entry) => entry[0] === pg.timeline);
   if (!line) return false;
-  const position = Math.max(pg.replayLsn ?? 0, pg.receiveLsn ?? 0, pg.walPosition ?? 0);
-  return position > line[1];
+  // Replayed, not received: a walreceiver may hold a partial record past the switch point that nothing replays.
+  return pg.replayLsn !== null && pg.replayLsn > line[1];
 }
 
 function* renewLock(ctx: Context): Generator<Effect, boolean, unknown> {

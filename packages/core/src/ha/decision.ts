@@ -56,6 +56,7 @@ export type DecisionReason =
   | 'switchover_demoted'
   | 'waiting_for_switchover_candidate'
   | 'pre_promote_failed'
+  | 'watchdog_unavailable'
   | 'failover_after_crash'
   // pause
   | 'paused_no_action'
@@ -83,7 +84,8 @@ export type IneligibleReason =
   | 'paused'
   | 'switchover_candidate_elsewhere'
   | 'former_leader'
-  | 'pre_promote_backoff';
+  | 'pre_promote_backoff'
+  | 'watchdog_failed';
 
 export interface Decision {
   readonly reason: DecisionReason;

@@ -73,6 +73,9 @@ interface EffectSpecs {
   'callback.run': { args: { action: CallbackAction; role: string }; result: boolean };
   /** The `pre_promote` fencing script: true when it succeeded or none is configured. */
   'pg.prePromote': { args: object; result: boolean };
+  /** Arms the watchdog (timeout from ttl); false when it cannot be used and the mode requires it. */
+  'watchdog.activate': { args: object; result: boolean };
+  'watchdog.disable': { args: object; result: boolean };
   'peers.probe': { args: { members: ReadonlyArray<{ name: string; apiUrl: string }> }; result: PeerStatus[] };
 }
 

@@ -8,8 +8,14 @@ import type { Effect } from './effects.js';
 import { perform } from './effects.js';
 import type { HaMemory } from './cycle.js';
 
-export function* shutdownSequence(input: { memory: HaMemory; now: number; paused: boolean }): Generator<Effect, Decision, unknown> {
+export function* shutdownSequence(input: {
+  memory: HaMemory;
+  now: number;
+  paused: boolean;
+  watchdogRunning?: boolean;
+}): Generator<Effect, Decision, unknown> {
   if (input.paused) {
+    if (input.watchdogRunning) yield* perform('watchdog.disable', {});
     // Maintenance mode: the operator owns PostgreSQL; leave it running and the lock where it is.
     return decision('shutdown_complete', 'paused: leaving postgres running and the leader lock in place');
   }
@@ -17,6 +23,8 @@ export function* shutdownSequence(input: { memory: HaMemory; now: number; paused
   if (pg.running) {
     const stopped = yield* perform('pg.stop', { mode: 'fast' });
     if (stopped) yield* perform('callback.run', { action: 'on_stop', role: pg.role ?? 'replica' });
+    // Only once postgres is down may the host stop counting; a failed stop keeps the watchdog armed.
+    if (stopped && input.watchdogRunning) yield* perform('watchdog.disable', {});
     if (!stopped) {
       // Keeping the lock is safer than handing it over while our postmaster may still take writes.
       return decision('shutdown_kept_lock', 'postgres did not stop: keeping the leader lock until it expires');

@@ -339,6 +339,9 @@ export class SimNode {
       'pg.syncSlots': () => true,
       'pg.timelineHistory': ({ timeline }) => this.pg.history(timeline),
       'pg.prePromote': () => true,
+      // No watchdog is modelled: the simulator shows what the HA rules alone guarantee.
+      'watchdog.activate': () => true,
+      'watchdog.disable': () => true,
       'callback.run': () => true,
       'task.start': ({ task }) => this.#startTask(task),
       'peers.probe': ({ members }) => members.map(({ name }) => this.#probe(name)),

@@ -1,0 +1,223 @@
+/**
+ * `pnpm bench [--quick] [--steady-minutes N] ...`: the same 3-member cluster run by pgwarden, then by Patroni 3.0.2,
+ * measured the same way; prints one table and writes bench/results/latest.json and latest.md.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { AGENT_BIN, BenchCluster, PATRONI_BIN, PROFILES, REPO_ROOT, patroniVersion, snapshotAgentBuild } from './cluster.js';
+import type { Implementation, TimingProfile } from './cluster.js';
+import type { MemoryRestrictedResult } from './memory-restricted.js';
+import { runMemoryRestricted } from './memory-restricted.js';
+import { installCleanupHooks } from './proc.js';
+import type { FailoverRun, GracefulResult, RestResult, SteadyResult, SwitchoverResult } from './scenarios.js';
+import { measureBootstrap, measureFailover, measureGracefulStop, measureRest, measureSteady, measureSwitchover, say } from './scenarios.js';
+import type { Row } from './report.js';
+import { buildRows, renderMarkdown, renderTable } from './report.js';
+
+export interface Options {
+  readonly quick: boolean;
+  readonly steadyMinutes: number;
+  readonly cpuWindowSeconds: number;
+  readonly failoverRuns: number;
+  readonly wrkSeconds: number;
+  readonly implementations: Implementation[];
+  readonly profiles: TimingProfile[];
+  readonly restricted: boolean;
+  readonly restrictedSeconds: number;
+  readonly addressSpaceMb: number;
+  readonly cgroupMb: number;
+}
+
+export interface ProfileResult {
+  readonly profile: TimingProfile;
+  bootstrapSeconds?: number;
+  steady?: SteadyResult;
+  rest?: RestResult;
+  switchover?: SwitchoverResult;
+  graceful?: GracefulResult;
+  failovers: FailoverRun[];
+  readonly errors: string[];
+}
+
+export interface Results {
+  readonly date: string;
+  readonly command: string;
+  readonly options: Options;
+  readonly machine: Record<string, string | number>;
+  readonly runs: Partial<Record<Implementation, Record<string, ProfileResult>>>;
+  memoryRestricted?: MemoryRestrictedResult | { error: string };
+  rows?: Row[];
+  readonly durationSeconds?: number;
+}
+
+function parseArgs(argv: readonly string[]): Options {
+  const quick = argv.includes('--quick');
+  const value = (flag: string): string | undefined => {
+    const index = argv.indexOf(flag);
+    return index >= 0 ? argv[index + 1] : undefined;
+  };
+  const number = (flag: string, fallback: number): number => {
+    const raw = value(flag);
+    if (raw === undefined) return fallback;
+    const parsed = Number(raw);
+    if (!Number.isFinite(parsed) || parsed <= 0) throw new Error(`[bench] ${flag} wants a positive number, got ${raw}`);
+    return parsed;
+  };
+  const only = value('--only');
+  const implementations: Implementation[] = only === 'pgwarden' || only === 'patroni' ? [only] : ['pgwarden', 'patroni'];
+  const profiles = (value('--profiles') ?? 'default,fast').split(',').map((name) => {
+    const profile = PROFILES[name.trim()];
+    if (!profile) throw new Error(`[bench] unknown profile ${name}; known: ${Object.keys(PROFILES).join(', ')}`);
+    return profile;
+  });
+  return {
+    quick,
+    steadyMinutes: number('--steady-minutes', quick ? 0.5 : 2),
+    cpuWindowSeconds: number('--cpu-window', quick ? 30 : 60),
+    failoverRuns: Math.round(number('--failover-runs', quick ? 1 : 3)),
+    wrkSeconds: Math.round(number('--wrk-seconds', quick ? 5 : 10)),
+    implementations,
+    profiles,
+    restricted: !argv.includes('--no-restricted'),
+    restrictedSeconds: number('--restricted-seconds', quick ? 15 : 60),
+    addressSpaceMb: number('--as-mb', 1024),
+    cgroupMb: number('--cgroup-mb', 256),
+  };
+}
+
+/** First line of `<command> --version`; some tools (wrk) print it and exit non-zero. */
+function version(command: string, args: string[]): string {
+  const result = spawnSync(command, args, { encoding: 'utf8', timeout: 10_000 });
+  return `${result.stdout ?? ''}${result.stderr ?? ''}`.split('\n')[0]?.trim() || 'unknown';
+}
+
+async function benchProfile(implementation: Implementation, profile: TimingProfile, options: Options, primaryProfile: boolean, agentBin: string): Promise<ProfileResult> {
+  const result: ProfileResult = { profile, failovers: [], errors: [] };
+  const cluster = await BenchCluster.create({ implementation, profile, agentBin });
+  const step = async (name: string, work: () => Promise<void>) => {
+    say(`${implementation}/${profile.name}: ${name}`);
+    try {
+      await work();
+    } catch (error) {
+      const message = `${name}: ${(error as Error).message.split('\n')[0]}`;
+      result.errors.push(message);
+      say(`${implementation}/${profile.name}: FAILED ${message}`);
+    }
+  };
+  try {
+    let leader = '';
+    await step('bootstrap', async () => {
+      const bootstrap = await measureBootstrap(cluster);
+      result.bootstrapSeconds = bootstrap.seconds;
+      leader = bootstrap.leader;
+    });
+    if (!leader) return result;
+    // Steady state, REST, switchover and graceful stop on the primary profile only: they keep the quick run short.
+    if (primaryProfile) {
+      await step(`steady state (${options.steadyMinutes} min, CPU over ${options.cpuWindowSeconds} s)`, async () => {
+        result.steady = await measureSteady(cluster, options.steadyMinutes, options.cpuWindowSeconds);
+      });
+      await step(`REST load (wrk, ${options.wrkSeconds} s per path)`, async () => {
+        result.rest = await measureRest(cluster, await cluster.waitHealthy(60_000), options.wrkSeconds);
+      });
+      await step('planned switchover', async () => {
+        result.switchover = await measureSwitchover(cluster, await cluster.waitHealthy(60_000));
+        await cluster.waitHealthy(180_000, 250);
+      });
+      await step('graceful stop of the leader', async () => {
+        const current = await cluster.waitHealthy(60_000);
+        try {
+          result.graceful = await measureGracefulStop(cluster, current);
+        } finally {
+          cluster.start(current);
+        }
+        await cluster.waitHealthy(180_000, 250);
+      });
+    }
+    for (let run = 1; run <= options.failoverRuns; run++) {
+      let failed = false;
+      await step(`failover run ${run}/${options.failoverRuns} (kill -9 of the leader's agent and postmaster)`, async () => {
+        try {
+          result.failovers.push(await measureFailover(cluster));
+        } catch (error) {
+          failed = true;
+          throw error;
+        }
+      });
+      if (failed) break;
+    }
+  } finally {
+    say(`${implementation}/${profile.name}: stopping the cluster`);
+    await cluster.stopAll();
+  }
+  return result;
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  installCleanupHooks();
+  const options = parseArgs(argv);
+  const started = Date.now();
+  if (!existsSync(join(AGENT_BIN, '../../dist/index.js'))) throw new Error('[bench] the agent is not built: run `pnpm turbo run build`');
+  if (options.implementations.includes('patroni') && !existsSync(PATRONI_BIN)) {
+    throw new Error(`[bench] ${PATRONI_BIN} is missing: apt-get install -y patroni`);
+  }
+  const results: Results = {
+    date: new Date().toISOString(),
+    command: `pnpm bench ${argv.join(' ')}`.trim(),
+    options,
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model ?? 'unknown',
+      memoryMb: Math.round(totalmem() / 1024 / 1024),
+      node: process.version,
+      patroni: patroniVersion() ?? 'missing',
+      postgres: version('/usr/lib/postgresql/15/bin/postgres', ['--version']),
+      etcd: version('/usr/bin/etcd', ['--version']),
+      wrk: version('wrk', ['-v']).replace(/ \[.*$/, ''),
+    },
+    runs: {},
+  };
+  const snapshot = await snapshotAgentBuild();
+  say(`pgwarden agent: a snapshot of the workspace build in ${snapshot.root}`);
+  for (const implementation of options.implementations) {
+    const byProfile: Record<string, ProfileResult> = {};
+    results.runs[implementation] = byProfile;
+    for (const [index, profile] of options.profiles.entries()) {
+      try {
+        byProfile[profile.name] = await benchProfile(implementation, profile, options, index === 0, snapshot.agentBin);
+      } catch (error) {
+        byProfile[profile.name] = { profile, failovers: [], errors: [(error as Error).message] };
+      }
+    }
+  }
+  if (options.restricted && options.implementations.includes('pgwarden')) {
+    try {
+      results.memoryRestricted = await runMemoryRestricted({ addressSpaceMb: options.addressSpaceMb, cgroupMb: options.cgroupMb, windowSeconds: options.restrictedSeconds, agentBin: snapshot.agentBin });
+    } catch (error) {
+      results.memoryRestricted = { error: (error as Error).message };
+    }
+  }
+  rmSync(snapshot.root, { recursive: true, force: true });
+  const rows = buildRows(results);
+  results.rows = rows;
+  const finished: Results = { ...results, durationSeconds: Math.round((Date.now() - started) / 1000) };
+  const dir = join(REPO_ROOT, 'bench/results');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'latest.json'), `${JSON.stringify(finished, null, 2)}\n`);
+  writeFileSync(join(dir, 'latest.md'), renderMarkdown(finished));
+  process.stdout.write(`\n${renderTable(rows)}\n`);
+  say(`done in ${finished.durationSeconds} s; results in bench/results/latest.json and latest.md`);
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
+    process.exitCode = 1;
+  },
+);

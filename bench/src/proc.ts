@@ -1,0 +1,101 @@
+/** Processes the benchmark starts (always stopped, on errors too) and what /proc says about them. */
+import type { ChildProcess, SpawnOptions } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+
+const children = new Set<ChildProcess>();
+/** Data directories whose postmaster must not outlive the benchmark. */
+const dataDirs = new Set<string>();
+/** Temporary roots to remove if the benchmark is interrupted before it removes them itself. */
+const tempRoots = new Set<string>();
+
+export function trackTempRoot(dir: string): void {
+  tempRoots.add(dir);
+}
+
+export function trackDataDir(dir: string): void {
+  dataDirs.add(dir);
+}
+
+export function spawnTracked(command: string, args: readonly string[], options: SpawnOptions): ChildProcess {
+  const child = spawn(command, args, options);
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  child.once('error', () => children.delete(child));
+  return child;
+}
+
+export function postmasterPid(dataDir: string): number | null {
+  const file = join(dataDir, 'postmaster.pid');
+  if (!existsSync(file)) return null;
+  const pid = Number(readFileSync(file, 'utf8').split('\n')[0]);
+  return Number.isInteger(pid) && pid > 0 ? pid : null;
+}
+
+export function killQuietly(pid: number | null | undefined, signal: NodeJS.Signals = 'SIGKILL'): void {
+  if (!pid) return;
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+/** Last resort: whatever is still running when the benchmark ends or is interrupted. */
+export function killEverything(): void {
+  for (const child of children) killQuietly(child.pid, 'SIGKILL');
+  for (const dir of dataDirs) killQuietly(postmasterPid(dir), 'SIGKILL');
+  for (const dir of tempRoots) rmSync(dir, { recursive: true, force: true });
+}
+
+let hooked = false;
+export function installCleanupHooks(): void {
+  if (hooked) return;
+  hooked = true;
+  process.once('exit', killEverything);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      killEverything();
+      process.exit(130);
+    });
+  }
+}
+
+export async function waitExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return true;
+  const exited = new Promise<true>((resolve) => child.once('exit', () => resolve(true)));
+  return Promise.race([exited, delay(timeoutMs, false)]);
+}
+
+export const CLOCK_TICKS = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+export interface ProcSample {
+  readonly rssKb: number;
+  readonly vmSizeKb: number;
+  readonly threads: number;
+  /** utime + stime, in clock ticks. */
+  readonly cpuTicks: number;
+}
+
+export function sampleProcess(pid: number): ProcSample | null {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const field = (name: string) => Number(/^(\S+):\s+(\d+)/m.exec(status.split('\n').find((line) => line.startsWith(`${name}:`)) ?? '')?.[2] ?? NaN);
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces) start at ")"; utime and stime are fields 14 and 15.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const utime = Number(rest[11]);
+    const stime = Number(rest[12]);
+    return { rssKb: field('VmRSS'), vmSizeKb: field('VmSize'), threads: field('Threads'), cpuTicks: utime + stime };
+  } catch {
+    return null;
+  }
+}

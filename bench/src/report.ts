@@ -1,0 +1,231 @@
+/** The table (figure, pgwarden, Patroni, ratio), the issue's targets checked against it, and the markdown file. */
+import type { Implementation } from './cluster.js';
+import type { ProfileResult, Results } from './main.js';
+import type { FailoverRun } from './scenarios.js';
+import { median } from './scenarios.js';
+import type { WrkResult } from './wrk.js';
+
+export interface Row {
+  readonly figure: string;
+  readonly pgwarden: string;
+  readonly patroni: string;
+  readonly ratio: string;
+}
+
+export interface TargetCheck {
+  readonly target: string;
+  readonly met: boolean | null;
+  readonly evidence: string;
+}
+
+type Pick = (result: ProfileResult) => number | null | undefined;
+
+const fmt = (value: number | null | undefined, digits = 2): string =>
+  value === null || value === undefined || Number.isNaN(value) ? 'n/a' : value.toFixed(digits);
+
+function profileOf(results: Results, implementation: Implementation, profile: string): ProfileResult | undefined {
+  return results.runs[implementation]?.[profile];
+}
+
+const maxOf = (record: Record<string, number> | undefined): number | null => (record && Object.keys(record).length ? Math.max(...Object.values(record)) : null);
+const meanOf = (record: Record<string, number> | undefined): number | null => {
+  const values = record ? Object.values(record) : [];
+  return values.length ? values.reduce((a, b) => a + b, 0) / values.length : null;
+};
+const failoverMedian = (pick: (run: FailoverRun) => number | null) => (result: ProfileResult) => median(result.failovers.map(pick));
+
+export function buildRows(results: Results): Row[] {
+  const rows: Row[] = [];
+  const profiles = results.options.profiles.map((profile) => profile.name);
+  const primary = profiles[0] ?? 'default';
+  const add = (figure: string, profile: string, pick: Pick, digits = 2) => {
+    const a = (() => {
+      const run = profileOf(results, 'pgwarden', profile);
+      return run ? pick(run) : undefined;
+    })();
+    const b = (() => {
+      const run = profileOf(results, 'patroni', profile);
+      return run ? pick(run) : undefined;
+    })();
+    const ratio = typeof a === 'number' && typeof b === 'number' && b !== 0 ? `${(a / b).toFixed(2)}x` : 'n/a';
+    rows.push({ figure, pgwarden: fmt(a, digits), patroni: fmt(b, digits), ratio });
+  };
+  const label = (profile: string) => {
+    const timing = results.options.profiles.find((candidate) => candidate.name === profile);
+    return timing ? `[${profile}: ttl ${timing.ttl}, loop_wait ${timing.loopWait}, retry_timeout ${timing.retryTimeout}]` : `[${profile}]`;
+  };
+
+  for (const profile of profiles) add(`bootstrap: start of 3 agents -> 1 leader + 2 streaming (s) ${label(profile)}`, profile, (r) => r.bootstrapSeconds);
+  for (const profile of profiles) {
+    const runs = (implementation: Implementation) => profileOf(results, implementation, profile)?.failovers.length ?? 0;
+    const tag = `${label(profile)} (median of ${runs('pgwarden')} / ${runs('patroni')} runs)`;
+    add(`failover: leader lease TTL granted in etcd (s) ${label(profile)}`, profile, failoverMedian((run) => run.leaseGrantedTtl), 0);
+    add(`failover: lease remaining at kill -9 (s, whole seconds) ${tag}`, profile, failoverMedian((run) => run.leaseRemainingAtKill), 1);
+    add(`failover total: kill -9 -> writes OK on new primary (s) ${tag}`, profile, failoverMedian((run) => run.totalSeconds));
+    add(`failover reaction: lease expiry -> new leader key (s) ${tag}`, profile, failoverMedian((run) => run.expiryToNewLeaderKeySeconds));
+    add(`failover reaction: lease expiry -> writes OK (s) ${tag}`, profile, failoverMedian((run) => run.expiryToWritesSeconds));
+  }
+  const p = label(primary);
+  add(`switchover: write unavailability (s) ${p}`, primary, (r) => (r.switchover?.implemented ? r.switchover.writeUnavailabilitySeconds : null));
+  add(`switchover: POST -> writes OK on new primary (s) ${p}`, primary, (r) => (r.switchover?.implemented ? r.switchover.totalSeconds : null));
+  // A missing endpoint is reported as such, not as a number.
+  for (const implementation of ['pgwarden', 'patroni'] as const) {
+    const switchover = profileOf(results, implementation, primary)?.switchover;
+    if (switchover && !switchover.implemented) {
+      const row = rows.find((candidate) => candidate.figure.startsWith('switchover: write'));
+      if (row) rows[rows.indexOf(row)] = { ...row, [implementation]: `not implemented (${switchover.status ?? 'no answer'})` };
+    }
+  }
+  add(`graceful stop (SIGTERM to leader): -> writes OK on new primary (s) ${p}`, primary, (r) => r.graceful?.secondsToWritesOnNewPrimary);
+  add(`graceful stop: write unavailability (s) ${p}`, primary, (r) => r.graceful?.writeUnavailabilitySeconds);
+  add(`graceful stop: agent exit after SIGTERM (s) ${p}`, primary, (r) => r.graceful?.agentExitSeconds);
+  const wrkRows: [string, (rest: NonNullable<ProfileResult['rest']>) => WrkResult][] = [
+    ['GET /health (leader)', (rest) => rest.health],
+    ['GET /replica (replica)', (rest) => rest.replica],
+    ['GET /patroni (leader)', (rest) => rest.patroni],
+  ];
+  for (const [name, pick] of wrkRows) {
+    add(`REST ${name}: requests/s (wrk 2 threads, 16 connections)`, primary, (r) => (r.rest ? pick(r.rest).requestsPerSecond : null), 0);
+    add(`REST ${name}: p50 latency (ms)`, primary, (r) => (r.rest ? pick(r.rest).p50Ms : null));
+    add(`REST ${name}: p99 latency (ms)`, primary, (r) => (r.rest ? pick(r.rest).p99Ms : null));
+  }
+  const steadyMinutes = results.options.steadyMinutes;
+  add('agent RSS after start (MB, largest member)', primary, (r) => maxOf(r.steady?.rssAfterStartMb), 1);
+  add(`agent RSS after ${steadyMinutes} min steady, health check every 1 s (MB, largest member)`, primary, (r) => maxOf(r.steady?.rssAfterSteadyMb), 1);
+  add(`agent CPU seconds per 60 s idle (mean of members, measured over ${results.options.cpuWindowSeconds} s)`, primary, (r) => meanOf(r.steady?.cpuSecondsPer60s), 3);
+  add('agent threads (largest member)', primary, (r) => maxOf(r.steady?.threads), 0);
+  add(`DCS load: etcd requests per member per minute ${p}`, primary, (r) => r.steady?.dcsRequestsPerMemberPerMinute, 1);
+  return rows;
+}
+
+function rowValue(rows: readonly Row[], prefix: string, implementation: Implementation): number | null {
+  const row = rows.find((candidate) => candidate.figure.startsWith(prefix));
+  const value = row ? Number(row[implementation]) : NaN;
+  return Number.isFinite(value) ? value : null;
+}
+
+/** The issue's targets, judged on the figures of this run only. */
+export function checkTargets(results: Results): TargetCheck[] {
+  const rows = results.rows ?? [];
+  const checks: TargetCheck[] = [];
+  const reactions = rows.filter((row) => row.figure.startsWith('failover reaction: lease expiry -> writes OK'));
+  const reactionValues = reactions.map((row) => Number(row.pgwarden)).filter(Number.isFinite);
+  checks.push({
+    target: 'failover reaction within 1 s of lease expiry (expiry -> writes OK, median per profile)',
+    met: reactionValues.length ? reactionValues.every((value) => value <= 1) : null,
+    evidence: reactions.map((row) => `${row.figure.replace('failover reaction: lease expiry -> writes OK (s) ', '')}: pgwarden ${row.pgwarden} s, Patroni ${row.patroni} s`).join('; ') || 'no failover measured',
+  });
+  const switchoverRow = rows.find((row) => row.figure.startsWith('switchover: write unavailability'));
+  const switchover = switchoverRow ? Number(switchoverRow.pgwarden) : NaN;
+  checks.push({
+    target: 'planned switchover write unavailability < 0.5 s',
+    met: Number.isFinite(switchover) ? switchover < 0.5 : false,
+    evidence: switchoverRow ? `pgwarden ${switchoverRow.pgwarden}${Number.isFinite(switchover) ? ' s' : ''}, Patroni ${switchoverRow.patroni} s` : 'not measured',
+  });
+  const restPaths = ['GET /health', 'GET /replica', 'GET /patroni'];
+  const restEvidence: string[] = [];
+  let restMet: boolean | null = true;
+  for (const path of restPaths) {
+    const ours = rowValue(rows, `REST ${path}`, 'pgwarden');
+    const theirs = rowValue(rows, `REST ${path}`, 'patroni');
+    const p99 = rowValue(rows, `REST ${path} (${path === 'GET /replica' ? 'replica' : 'leader'}): p99`, 'pgwarden');
+    if (ours === null || theirs === null || p99 === null) {
+      restMet = null;
+      continue;
+    }
+    const ratio = ours / theirs;
+    if (ratio < 10 || p99 >= 5) restMet = restMet === null ? null : false;
+    restEvidence.push(`${path}: ${ratio.toFixed(1)}x Patroni, p99 ${p99.toFixed(2)} ms`);
+  }
+  checks.push({ target: 'REST throughput >= 10x Patroni with p99 < 5 ms', met: restMet, evidence: restEvidence.join('; ') || 'not measured' });
+  const rssOurs = rowValue(rows, 'agent RSS after', 'pgwarden');
+  const rssTheirs = rowValue(rows, 'agent RSS after', 'patroni');
+  const rssSteadyRow = rows.find((row) => row.figure.startsWith('agent RSS after') && row.figure.includes('steady'));
+  const rssSteadyOurs = rssSteadyRow ? Number(rssSteadyRow.pgwarden) : NaN;
+  const rssSteadyTheirs = rssSteadyRow ? Number(rssSteadyRow.patroni) : NaN;
+  checks.push({
+    target: 'agent RSS no higher than Patroni',
+    met: rssOurs !== null && rssTheirs !== null && Number.isFinite(rssSteadyOurs) ? rssOurs <= rssTheirs && rssSteadyOurs <= rssSteadyTheirs : null,
+    evidence: `after start: pgwarden ${fmt(rssOurs, 1)} MB, Patroni ${fmt(rssTheirs, 1)} MB; after steady state: pgwarden ${fmt(rssSteadyOurs, 1)} MB, Patroni ${fmt(rssSteadyTheirs, 1)} MB`,
+  });
+  const dcsOurs = rowValue(rows, 'DCS load', 'pgwarden');
+  const dcsTheirs = rowValue(rows, 'DCS load', 'patroni');
+  checks.push({
+    target: 'DCS requests no more than Patroni',
+    met: dcsOurs !== null && dcsTheirs !== null ? dcsOurs <= dcsTheirs : null,
+    evidence: `pgwarden ${fmt(dcsOurs, 1)}, Patroni ${fmt(dcsTheirs, 1)} etcd requests per member per minute`,
+  });
+  return checks;
+}
+
+export function renderTable(rows: readonly Row[]): string {
+  const header: Row = { figure: 'figure', pgwarden: 'pgwarden', patroni: 'Patroni 3.0.2', ratio: 'ratio (pgwarden/Patroni)' };
+  const all = [header, ...rows];
+  const width = (key: keyof Row) => Math.max(...all.map((row) => row[key].length));
+  const line = (row: Row) =>
+    `${row.figure.padEnd(width('figure'))}  ${row.pgwarden.padStart(width('pgwarden'))}  ${row.patroni.padStart(width('patroni'))}  ${row.ratio.padStart(width('ratio'))}`;
+  return [line(header), '-'.repeat(line(header).length), ...rows.map(line)].join('\n');
+}
+
+function restrictedMarkdown(results: Results): string {
+  const restricted = results.memoryRestricted;
+  if (!restricted) return 'Not run.\n';
+  if ('error' in restricted) return `Failed: ${restricted.error}\n`;
+  return restricted.variants
+    .map((r) => {
+      const cgroup =
+        r.cgroup.kind === 'none'
+          ? `no cgroup memory limit (${r.cgroup.why})`
+          : `cgroup ${r.cgroup.kind} memory limit ${r.cgroup.limitMb} MiB on the agent and the PostgreSQL it starts (peak usage ${r.cgroup.peakMb ?? 'n/a'} MiB, limit hits ${r.cgroup.failcnt ?? 'n/a'})`;
+      return [
+        `### ${r.label}`,
+        '',
+        `- limits: address space (prlimit --as) ${r.addressSpaceLimitMb ?? 'none'} MiB on the agent (inherited by PostgreSQL)${r.disableWasmTrapHandler ? ', node --disable-wasm-trap-handler' : ''}; ${cgroup}`,
+        `- bootstrapped a one-member cluster: ${r.bootstrapped ? 'yes' : 'no'}${r.error ? ` (${r.error})` : ''}`,
+        `- over ${r.windowSeconds} s: GET /health answered 200 ${r.restOk}/${r.restTotal} times; ${r.cycleLines} HA cycle log lines (loop_wait 2 s: about ${r.expectedCycles} expected); agent alive at the end: ${r.agentAlive ? 'yes' : 'no'}; agent RSS ${r.rssMb ?? 'n/a'} MB`,
+        ...(r.lastLogLine ? [`- the agent's last error: \`${r.lastLogLine.slice(0, 200)}\``] : []),
+        '',
+      ].join('\n');
+    })
+    .join('\n');
+}
+
+export function renderMarkdown(results: Results): string {
+  const rows = results.rows ?? [];
+  const table = [
+    '| figure | pgwarden | Patroni 3.0.2 | ratio (pgwarden/Patroni) |',
+    '| --- | ---: | ---: | ---: |',
+    ...rows.map((row) => `| ${row.figure} | ${row.pgwarden} | ${row.patroni} | ${row.ratio} |`),
+  ].join('\n');
+  const targets = checkTargets(results)
+    .map((check) => `| ${check.target} | ${check.met === null ? 'not measured' : check.met ? 'met' : 'missed'} | ${check.evidence} |`)
+    .join('\n');
+  const errors = Object.entries(results.runs).flatMap(([implementation, profiles]) =>
+    Object.values(profiles ?? {}).flatMap((profile) => profile.errors.map((error) => `- ${implementation}/${profile.profile.name}: ${error}`)),
+  );
+  const machine = Object.entries(results.machine)
+    .map(([key, value]) => `${key}: ${value}`)
+    .join('; ');
+  return `# pgwarden vs Patroni: latest run
+
+- date: ${results.date}
+- command: \`${results.command}\`
+- duration: ${results.durationSeconds ?? 'n/a'} s
+- machine: ${machine}
+
+${table}
+
+## Targets from the issue
+
+| target | this run | evidence |
+| --- | --- | --- |
+${targets}
+
+## Memory-restricted pgwarden agent
+
+${restrictedMarkdown(results)}
+## Errors during the run
+
+${errors.length ? errors.join('\n') : 'none'}
+`;
+}

@@ -1,0 +1,246 @@
+/** The figures, each measured on a running BenchCluster. Every wait is bounded. */
+import { setTimeout as delay } from 'node:timers/promises';
+import type { BenchCluster } from './cluster.js';
+import { counterDelta, EtcdProbe } from './etcd-probe.js';
+import { CLOCK_TICKS, sampleProcess } from './proc.js';
+import type { WrkResult } from './wrk.js';
+import { runWrk } from './wrk.js';
+import { Writer } from './writer.js';
+
+const RECOVER_TIMEOUT_MS = 180_000;
+
+export function say(message: string): void {
+  process.stdout.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+}
+
+function probeFor(cluster: BenchCluster): EtcdProbe {
+  return new EtcdProbe(cluster.etcd.clientUrl, `/service/${cluster.scope}/leader`);
+}
+
+/** Start of 3 agents until one leader and 2 streaming replicas. */
+export async function measureBootstrap(cluster: BenchCluster): Promise<{ seconds: number; leader: string }> {
+  const started = Date.now();
+  cluster.startAll();
+  const leader = await cluster.waitHealthy(RECOVER_TIMEOUT_MS);
+  const seconds = (Date.now() - started) / 1000;
+  await cluster.query(leader, 'CREATE TABLE IF NOT EXISTS bench_writes (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())', 5_000);
+  return { seconds, leader };
+}
+
+export interface SteadyResult {
+  readonly rssAfterStartMb: Record<string, number>;
+  readonly rssAfterSteadyMb: Record<string, number>;
+  readonly threads: Record<string, number>;
+  readonly cpuSecondsPer60s: Record<string, number>;
+  readonly cpuWindowSeconds: number;
+  readonly steadyMinutes: number;
+  readonly healthChecks: { ok: number; total: number };
+  readonly dcsRequestsPerMemberPerMinute: number;
+  readonly dcsRequestsByMethod: Record<string, number>;
+}
+
+const mb = (kb: number) => Math.round((kb / 1024) * 10) / 10;
+
+/**
+ * Steady state: RSS right after bootstrap, then `steadyMinutes` with a GET /health to each member every second;
+ * CPU over the first `cpuWindowSeconds` of it, etcd's request counters over all of it, RSS and threads at its end.
+ */
+export async function measureSteady(cluster: BenchCluster, steadyMinutes: number, cpuWindowSeconds: number): Promise<SteadyResult> {
+  const pids = Object.fromEntries(cluster.members.map((member) => [member.name, cluster.agentPid(member.name)]));
+  const sampleAll = () => Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, pid ? sampleProcess(pid) : null]));
+  const first = sampleAll();
+  await using probe = probeFor(cluster);
+  const countersBefore = await probe.requestCounters();
+  const windowStart = Date.now();
+  const windowMs = Math.max(steadyMinutes * 60_000, cpuWindowSeconds * 1000);
+  let cpuEnd: ReturnType<typeof sampleAll> | null = null;
+  let ok = 0;
+  let total = 0;
+  while (Date.now() - windowStart < windowMs) {
+    const tick = Date.now();
+    const statuses = await Promise.all(cluster.members.map((member) => cluster.httpStatus(member.name, '/health', 900)));
+    total += statuses.length;
+    ok += statuses.filter((status) => status === 200).length;
+    if (!cpuEnd && Date.now() - windowStart >= cpuWindowSeconds * 1000) cpuEnd = sampleAll();
+    await delay(Math.max(0, 1000 - (Date.now() - tick)));
+  }
+  const elapsedMinutes = (Date.now() - windowStart) / 60_000;
+  const countersAfter = await probe.requestCounters();
+  const last = sampleAll();
+  cpuEnd ??= last;
+  const byMethod = counterDelta(countersBefore, countersAfter);
+  const requests = Object.values(byMethod).reduce((sum, value) => sum + value, 0);
+  const per = <T>(pick: (name: string) => T | null) =>
+    Object.fromEntries(cluster.members.map((member) => [member.name, pick(member.name)]).filter((entry): entry is [string, T] => entry[1] !== null));
+  return {
+    rssAfterStartMb: per((name) => (first[name] ? mb(first[name].rssKb) : null)),
+    rssAfterSteadyMb: per((name) => (last[name] ? mb(last[name].rssKb) : null)),
+    threads: per((name) => last[name]?.threads ?? null),
+    cpuSecondsPer60s: per((name) => {
+      const a = first[name];
+      const b = cpuEnd?.[name];
+      return a && b ? Math.round(((b.cpuTicks - a.cpuTicks) / CLOCK_TICKS) * (60 / cpuWindowSeconds) * 1000) / 1000 : null;
+    }),
+    cpuWindowSeconds,
+    steadyMinutes: Math.round(elapsedMinutes * 100) / 100,
+    healthChecks: { ok, total },
+    dcsRequestsPerMemberPerMinute: Math.round((requests / cluster.members.length / elapsedMinutes) * 10) / 10,
+    dcsRequestsByMethod: byMethod,
+  };
+}
+
+export interface RestResult {
+  readonly health: WrkResult;
+  readonly replica: WrkResult;
+  readonly patroni: WrkResult;
+}
+
+/** GET /health and /patroni on the leader, GET /replica on a replica: each answers 200 there. */
+export async function measureRest(cluster: BenchCluster, leader: string, seconds: number): Promise<RestResult> {
+  const replica = cluster.members.find((member) => member.name !== leader)!;
+  const url = (name: string, path: string) => `http://127.0.0.1:${cluster.member(name).apiPort}${path}`;
+  const health = await runWrk(url(leader, '/health'), seconds);
+  const replicaResult = await runWrk(url(replica.name, '/replica'), seconds);
+  const patroni = await runWrk(url(leader, '/patroni'), seconds);
+  return { health, replica: replicaResult, patroni };
+}
+
+export type SwitchoverResult =
+  | { readonly implemented: false; readonly status: number | null }
+  | {
+      readonly implemented: true;
+      readonly status: number;
+      readonly from: string;
+      readonly to: string;
+      /** Last write on the old primary until first write on the new one. */
+      readonly writeUnavailabilitySeconds: number | null;
+      /** From the request until the first write on the new primary. */
+      readonly totalSeconds: number | null;
+    };
+
+/** Planned switchover, through POST /switchover on the leader, with the writer running. */
+export async function measureSwitchover(cluster: BenchCluster, leader: string): Promise<SwitchoverResult> {
+  const candidate = cluster.members.find((member) => member.name !== leader)!.name;
+  const writer = new Writer(cluster);
+  writer.start();
+  try {
+    await delay(1_000);
+    const requested = Date.now();
+    let status: number | null = null;
+    try {
+      const response = await fetch(`http://127.0.0.1:${cluster.member(leader).apiPort}/switchover`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ leader, candidate }),
+        signal: AbortSignal.timeout(60_000),
+      });
+      status = response.status;
+      await response.arrayBuffer();
+    } catch {
+      status = null;
+    }
+    if (status === 404 || status === 405 || status === 501) return { implemented: false, status };
+    if (status === null || status >= 300) throw new Error(`[bench] POST /switchover answered ${status ?? 'nothing'}`);
+    const first = await writer.waitFirstOnOther(leader, requested, 60_000);
+    await delay(500);
+    const last = first ? writer.lastOn(leader, first.at) : undefined;
+    return {
+      implemented: true,
+      status,
+      from: leader,
+      to: first?.member ?? candidate,
+      writeUnavailabilitySeconds: first && last ? (first.at - last.at) / 1000 : null,
+      totalSeconds: first ? (first.at - requested) / 1000 : null,
+    };
+  } finally {
+    await writer.stop();
+  }
+}
+
+export interface GracefulResult {
+  readonly from: string;
+  /** SIGTERM until the first write on a new primary. */
+  readonly secondsToWritesOnNewPrimary: number | null;
+  readonly writeUnavailabilitySeconds: number | null;
+  readonly agentExitSeconds: number | null;
+}
+
+/** SIGTERM to the leader's agent: it stops PostgreSQL and gives the lock up; how long until writes succeed elsewhere. */
+export async function measureGracefulStop(cluster: BenchCluster, leader: string): Promise<GracefulResult> {
+  const writer = new Writer(cluster);
+  writer.start();
+  try {
+    await delay(1_000);
+    const signalled = Date.now();
+    const stopping = cluster.stop(leader, 90_000).then(() => Date.now());
+    const first = await writer.waitFirstOnOther(leader, signalled, 90_000);
+    const exitedAt = await stopping;
+    const last = first ? writer.lastOn(leader, first.at) : undefined;
+    return {
+      from: leader,
+      secondsToWritesOnNewPrimary: first ? (first.at - signalled) / 1000 : null,
+      writeUnavailabilitySeconds: first && last ? (first.at - last.at) / 1000 : null,
+      agentExitSeconds: (exitedAt - signalled) / 1000,
+    };
+  } finally {
+    await writer.stop();
+  }
+}
+
+export interface FailoverRun {
+  readonly killed: string;
+  readonly newLeader: string | null;
+  /** The leader lease's remaining and granted TTL when the leader was killed (whole seconds, as etcd reports them). */
+  readonly leaseRemainingAtKill: number;
+  readonly leaseGrantedTtl: number;
+  /** Kill until etcd deleted the expired leader key. */
+  readonly expirySeconds: number | null;
+  /** Kill until the first write on the new primary. */
+  readonly totalSeconds: number | null;
+  /** Leader key expiry until a new leader key. */
+  readonly expiryToNewLeaderKeySeconds: number | null;
+  /** Leader key expiry until the first write on the new primary. */
+  readonly expiryToWritesSeconds: number | null;
+}
+
+/** kill -9 of the leader's agent and postmaster, the writer running; then the member is restarted and rejoins. */
+export async function measureFailover(cluster: BenchCluster): Promise<FailoverRun> {
+  const leader = await cluster.waitHealthy(RECOVER_TIMEOUT_MS);
+  await using probe = probeFor(cluster);
+  await probe.watchLeader();
+  const writer = new Writer(cluster);
+  writer.start();
+  try {
+    await delay(1_500);
+    const key = await probe.leader();
+    if (!key || key.holder !== leader) throw new Error(`[bench] the leader key names ${key?.holder ?? 'nobody'}, GET /primary ${leader}`);
+    const ttl = await probe.leaseTtl(key.lease);
+    const killed = Date.now();
+    await cluster.crash(leader);
+    const first = await writer.waitFirstOnOther(leader, killed, Math.max(ttl.granted, 10) * 1000 + 60_000);
+    const expiry = probe.eventAfter(killed, (event) => event.kind === 'delete');
+    const acquired = probe.eventAfter(killed, (event) => event.kind === 'put' && event.value !== leader);
+    const since = (a: number | undefined, b: number | undefined) => (a !== undefined && b !== undefined ? (b - a) / 1000 : null);
+    return {
+      killed: leader,
+      newLeader: first?.member ?? acquired?.value ?? null,
+      leaseRemainingAtKill: ttl.remaining,
+      leaseGrantedTtl: ttl.granted,
+      expirySeconds: since(killed, expiry?.at),
+      totalSeconds: since(killed, first?.at),
+      expiryToNewLeaderKeySeconds: since(expiry?.at, acquired?.at),
+      expiryToWritesSeconds: since(expiry?.at, first?.at),
+    };
+  } finally {
+    await writer.stop();
+    cluster.start(leader);
+    await cluster.waitHealthy(RECOVER_TIMEOUT_MS, 250);
+  }
+}
+
+export function median(values: readonly (number | null)[]): number | null {
+  const present = values.filter((value): value is number => value !== null).sort((a, b) => a - b);
+  if (!present.length) return null;
+  const middle = Math.floor(present.length / 2);
+  return present.length % 2 ? present[middle]! : (present[middle - 1]! + present[middle]!) / 2;
+}

@@ -1,0 +1,15 @@
+export type { CtlDeps, CtlOutput, PromptFunction, PromptOptions } from './cli.js';
+export { runCtl, membersWithRole, parseScheduled, isoWithOffset, timestamp, formatPgVersion } from './cli.js';
+export { main } from './main.js';
+export { CtlError } from './errors.js';
+export type { CtlDcsKind, CtlDcsSettings, CtlHttpSettings, CtlSettings, LoadCtlSettingsOptions, ParsedDcsUrl } from './settings.js';
+export { defaultConfigFile, loadCtlSettings, parseDcsUrl } from './settings.js';
+export type { DcsFactory } from './dcs-loader.js';
+export { loadDcsPlugin } from './dcs-loader.js';
+export type { CtlHttpClient, HttpRequest, HttpResponse } from './http.js';
+export { createHttpClient, endpointUrl } from './http.js';
+export type { QueryConnection, QueryResult, QueryRunner } from './query.js';
+export { runPostgresQuery } from './query.js';
+export type { Alignment, MembersOptions, OutputFormat } from './format.js';
+export { OUTPUT_FORMATS, formatHistory, formatMembers, printTable, pyJson, renderTable, serviceInfo, toYaml, topologyOrder } from './format.js';
+export { applyConfigChanges, applyConfigDocument, configDiff, formatConfigForEditing, parseConfigDocument, pgPairs, sameJson } from './edit-config.js';
