@@ -22,6 +22,13 @@ export interface DynamicConfig {
   readonly usePgRewind: boolean;
   readonly useSlots: boolean;
   readonly parameters: Readonly<Record<string, unknown>>;
+  /** `synchronous_mode`: off, on (priority: FIRST n), or quorum (ANY k). */
+  readonly synchronousMode: 'off' | 'on' | 'quorum';
+  /** Keep commits waiting rather than fall back to asynchronous when no synchronous standby is left. */
+  readonly synchronousModeStrict: boolean;
+  readonly synchronousNodeCount: number;
+  /** Bytes a standby may lag to stay synchronous; -1 for no limit. */
+  readonly maximumLagOnSyncnode: number;
   /** Adjustments the timing rule made, to be logged. */
   readonly warnings: readonly string[];
 }
@@ -123,6 +130,15 @@ export function resolveDynamicConfig(
     usePgRewind: boolOr(postgresql['use_pg_rewind'], false),
     useSlots: boolOr(postgresql['use_slots'], true),
     parameters,
+    synchronousMode: synchronousModeOf(data['synchronous_mode']),
+    synchronousModeStrict: boolOr(data['synchronous_mode_strict'], false),
+    synchronousNodeCount: Math.max(1, Math.floor(numberOr(data['synchronous_node_count'], 1))),
+    maximumLagOnSyncnode: numberOr(data['maximum_lag_on_syncnode'], -1),
     warnings,
   };
+}
+
+function synchronousModeOf(value: unknown): 'off' | 'on' | 'quorum' {
+  if (typeof value === 'string' && value.toLowerCase() === 'quorum') return 'quorum';
+  return boolOr(value, false) ? 'on' : 'off';
 }

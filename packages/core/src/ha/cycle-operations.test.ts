@@ -100,6 +100,9 @@ async function run(pg: PostgresObservation, state: Cluster, input: Partial<Cycle
     'callback.run': true,
     'pg.prePromote': true,
     'watchdog.activate': true,
+    'dcs.setSync': { ok: true, value: '50' },
+    'dcs.deleteSync': ok,
+    'pg.setSyncStandbyNames': true,
     'watchdog.disable': true,
     'peers.probe': [peer('node0', 9000), peer('node2', 9000)],
   };

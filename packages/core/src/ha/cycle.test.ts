@@ -115,6 +115,9 @@ function handlersFor(world: World, effects: Effect[]): EffectHandlers {
     'callback.run': (effect) => answer(effect, true),
     'pg.prePromote': (effect) => answer(effect, true),
     'watchdog.activate': (effect) => answer(effect, true),
+    'dcs.setSync': (effect) => answer(effect, { ok: true, value: '50' }),
+    'dcs.deleteSync': (effect) => answer(effect, ok),
+    'pg.setSyncStandbyNames': (effect) => answer(effect, true),
     'watchdog.disable': (effect) => answer(effect, true),
     'peers.probe': (effect) => answer(effect, []),
   } as EffectHandlers;

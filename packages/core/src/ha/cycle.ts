@@ -12,6 +12,7 @@ import type { Decision, IneligibleReason } from './decision.js';
 import { decision } from './decision.js';
 import type { Effect, PeerStatus, TaskSpec, TaskState } from './effects.js';
 import { perform } from './effects.js';
+import { confirmedSyncStandbys, formatSyncStandbyNames, parseSyncStandbyNames, syncCandidates } from './sync.js';
 
 /** Settings of this member that do not come from the `config` key. */
 export interface HaSettings {
@@ -54,6 +55,8 @@ export interface HaMemory {
    * DCS has lost its member key, yet it may still be running and must be found before anyone promotes.
    */
   readonly knownMembers: ReadonlyArray<{ readonly name: string; readonly apiUrl: string }>;
+  /** The primary's WAL position when it last changed synchronous_standby_names: a standby counts as synchronous once past it. */
+  readonly syncChangedAtLsn: number | null;
 }
 
 /** A restart requested for later through `POST /restart` with `schedule`. */
@@ -95,6 +98,7 @@ export const INITIAL_MEMORY: HaMemory = {
   prePromoteFailedAt: null,
   scheduledRestart: null,
   knownMembers: [],
+  syncChangedAtLsn: null,
 };
 
 export interface CycleInput {
@@ -660,6 +664,9 @@ function* checkEligibility(
   }
   if (isNoFailover(settings.tags)) return { reason: 'nofailover', message: 'tagged nofailover' };
   if (!ctx.watchdog.healthy) return { reason: 'watchdog_failed', message: 'the watchdog is required but cannot be used' };
+  if (synchronousModeActive(ctx) && !isSynchronousMember(cluster, settings.name)) {
+    return { reason: 'not_synchronous', message: 'synchronous_mode is on and I am not a synchronous standby' };
+  }
   const manual = failover !== null && (failover.candidate !== null || failover.leader !== null);
   // Only the operator's named candidate is exempt: an open switchover must not promote a lagging replica.
   const lag = cluster.status.optime - (pg.walPosition ?? 0);
@@ -765,11 +772,13 @@ function* asLeader(ctx: Context): Step {
     if (handled) return { ...handled, memory: { ...memory, ...handled.memory } };
   }
   const published = yield* publishLeaderState(ctx);
+  const synced = yield* manageSynchronousReplication(ctx);
   const restart = yield* dueScheduledRestart(ctx);
-  if (restart) return { ...restart, memory: { ...memory, ...published, ...restart.memory } };
+  if (restart) return { ...restart, memory: { ...memory, ...published, ...synced, ...restart.memory } };
   return {
     decision: decision('leader_lock_renewed', `no action: I am (${ctx.settings.name}) the leader with the lock`),
-    memory: { ...memory, ...published },
+    memory: { ...memory, ...published, ...synced },
+    ...(synced.syncChangedAtLsn !== undefined ? { wakeAt: ctx.now + SYNC_CONFIRM_MS } : {}),
   };
 }
 
@@ -787,6 +796,15 @@ function* promote(
       return {
         decision: decision('watchdog_unavailable', 'not promoting: the watchdog could not be activated; released the leader lock'),
         memory: { ...memory, lockValidUntil: null },
+      };
+    }
+  }
+  if (synchronousModeActive(ctx)) {
+    const ready = yield* syncBeforePromote(ctx);
+    if (!ready) {
+      return {
+        decision: decision('sync_state_not_written', 'not promoting yet: the sync key could not be updated first'),
+        memory,
       };
     }
   }
@@ -979,6 +997,90 @@ function* follow(ctx: Context, leaderName: string, leaderMember: Member | null):
     decision: decision('following_leader', `no action: I am (${ctx.settings.name}) a secondary, and following a leader (${leaderName})`),
     memory: memoryUpdate,
   };
+}
+
+const SYNC_CONFIRM_MS = 2000;
+
+/** Synchronous mode is in force once the primary recorded itself in the `sync` key. */
+function synchronousModeActive(ctx: Context): boolean {
+  return ctx.dynamic.synchronousMode !== 'off' && Boolean(ctx.cluster.sync?.leader);
+}
+
+function isSynchronousMember(cluster: Cluster, name: string): boolean {
+  const lower = name.toLowerCase();
+  return cluster.sync?.leader?.toLowerCase() === lower || (cluster.sync?.syncStandby ?? []).some((standby) => standby.toLowerCase() === lower);
+}
+
+/**
+ * The primary's part of synchronous replication, once per cycle. Priority mode (quorum is not distinguished yet):
+ * pick the best streaming standbys, put them in synchronous_standby_names, and record in `sync` only those
+ * PostgreSQL confirms it waits for. Strict mode never lets the setting go empty.
+ */
+function* manageSynchronousReplication(ctx: Context): Generator<Effect, Partial<HaMemory>, unknown> {
+  const { cluster, pg, dynamic, settings } = ctx;
+  const me = settings.name;
+  if (dynamic.synchronousMode === 'off') {
+    if (cluster.sync?.leader) yield* perform('dcs.deleteSync', { expected: cluster.sync.version });
+    if (pg.synchronousStandbyNames && ctx.memory.syncChangedAtLsn !== null) {
+      yield* perform('pg.setSyncStandbyNames', { value: null });
+      return { syncChangedAtLsn: null };
+    }
+    return {};
+  }
+  let sync = cluster.sync;
+  let version = sync?.version ?? null;
+  let voters = new Set(sync?.leader === me ? sync.syncStandby : []);
+  if (!sync || sync.leader !== me) {
+    const written = yield* perform('dcs.setSync', { value: { leader: me, syncStandby: [], quorum: 0 }, expected: version });
+    if (!written.ok || written.value === false) return {};
+    version = written.value;
+    voters = new Set();
+    sync = null;
+  }
+  const candidates = syncCandidates(cluster, pg, dynamic, voters);
+  const picked = candidates.slice(0, dynamic.synchronousNodeCount);
+  const confirmed = new Set(confirmedSyncStandbys(pg, ctx.memory.syncChangedAtLsn, cluster));
+  const strict = dynamic.synchronousModeStrict;
+  // Strict with nobody fit: keep waiting on the recorded standbys (or the placeholder) rather than go asynchronous.
+  const wanted = picked.length === 0 && strict ? [...voters] : picked;
+  const common = [...voters].filter((name) => confirmed.has(name));
+  if (common.length !== voters.size) {
+    const written = yield* perform('dcs.setSync', { value: { leader: me, syncStandby: common, quorum: 0 }, expected: version });
+    if (!written.ok || written.value === false) return {};
+    version = written.value;
+  }
+  const current = parseSyncStandbyNames(pg.synchronousStandbyNames).members;
+  const sameSetting = wanted.length === current.size && wanted.every((name) => current.has(name.toLowerCase()));
+  let changed: Partial<HaMemory> = {};
+  if (!sameSetting || (wanted.length === 0 && strict && !pg.synchronousStandbyNames)) {
+    const value = formatSyncStandbyNames(wanted, { quorum: false, strict, num: Math.max(1, Math.min(dynamic.synchronousNodeCount, wanted.length)) });
+    yield* perform('pg.setSyncStandbyNames', { value });
+    changed = { syncChangedAtLsn: pg.walPosition ?? 0 };
+  }
+  const recordable = picked.filter((name) => confirmed.has(name));
+  const recorded = new Set(common);
+  if (recordable.length && (recordable.length !== recorded.size || recordable.some((name) => !recorded.has(name)))) {
+    yield* perform('dcs.setSync', { value: { leader: me, syncStandby: recordable, quorum: 0 }, expected: version });
+  }
+  return changed;
+}
+
+/**
+ * Before promoting in synchronous mode: take over the `sync` key (strict mode keeps the old standbys listed so a
+ * commit still needs one of them) and set synchronous_standby_names to match, so no commit is acknowledged early.
+ */
+function* syncBeforePromote(ctx: Context): Generator<Effect, boolean, unknown> {
+  const { cluster, settings, dynamic } = ctx;
+  const others = (cluster.sync?.syncStandby ?? []).filter((name) => name.toLowerCase() !== settings.name.toLowerCase());
+  const standbys = dynamic.synchronousModeStrict ? others : [];
+  const written = yield* perform('dcs.setSync', {
+    value: { leader: settings.name, syncStandby: standbys, quorum: 0 },
+    expected: cluster.sync?.version ?? null,
+  });
+  if (!written.ok || written.value === false) return false;
+  const value = formatSyncStandbyNames(standbys, { quorum: false, strict: dynamic.synchronousModeStrict, num: Math.max(1, Math.min(dynamic.synchronousNodeCount, standbys.length)) });
+  yield* perform('pg.setSyncStandbyNames', { value });
+  return true;
 }
 
 function apiMembers(members: readonly Member[]): Array<{ name: string; apiUrl: string }> {

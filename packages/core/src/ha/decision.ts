@@ -57,6 +57,7 @@ export type DecisionReason =
   | 'waiting_for_switchover_candidate'
   | 'pre_promote_failed'
   | 'watchdog_unavailable'
+  | 'sync_state_not_written'
   | 'failover_after_crash'
   // pause
   | 'paused_no_action'
@@ -85,7 +86,8 @@ export type IneligibleReason =
   | 'switchover_candidate_elsewhere'
   | 'former_leader'
   | 'pre_promote_backoff'
-  | 'watchdog_failed';
+  | 'watchdog_failed'
+  | 'not_synchronous';
 
 export interface Decision {
   readonly reason: DecisionReason;

@@ -69,6 +69,14 @@ interface EffectSpecs {
   'dcs.clearFailover': { args: { expected: ValueVersion }; result: DcsOutcome<boolean> };
   'dcs.setHistory': { args: { lines: readonly TimelineHistoryEntry[] }; result: DcsOutcome<boolean> };
   'dcs.writeStatus': { args: { status: ClusterStatus }; result: DcsOutcome<boolean> };
+  /** Compare-and-set of `sync`; the new version, or false on conflict. */
+  'dcs.setSync': {
+    args: { value: { leader: string; syncStandby: readonly string[]; quorum: number }; expected: ValueVersion | null };
+    result: DcsOutcome<ValueVersion | false>;
+  };
+  'dcs.deleteSync': { args: { expected: ValueVersion }; result: DcsOutcome<boolean> };
+  /** Sets `synchronous_standby_names` (null: the user's own value) and reloads. */
+  'pg.setSyncStandbyNames': { args: { value: string | null }; result: boolean };
   'task.start': { args: { task: TaskSpec }; result: boolean };
   'callback.run': { args: { action: CallbackAction; role: string }; result: boolean };
   /** The `pre_promote` fencing script: true when it succeeded or none is configured. */

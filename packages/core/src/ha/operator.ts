@@ -87,10 +87,17 @@ function* failoverImpossible(
   action: string,
 ): Generator<Effect, string | null, unknown> {
   if (leader && cluster.leader?.name !== leader) return 'leader name does not match';
+  const dynamic = cluster.config ? resolveDynamicConfig(cluster.config.data) : null;
+  const prioritySync = dynamic?.synchronousMode === 'on';
+  const isSync = (name: string) => (cluster.sync?.syncStandby ?? []).some((standby) => standby.toLowerCase() === name.toLowerCase());
   let members: readonly Member[];
   if (candidate) {
+    if (action === 'switchover' && prioritySync && !isSync(candidate)) return 'candidate name does not match with sync_standby';
     members = cluster.members.filter((member) => member.name === candidate);
     if (!members.length) return 'candidate does not exists';
+  } else if (prioritySync) {
+    members = cluster.members.filter((member) => isSync(member.name));
+    if (!members.length) return `${action} is not possible: can not find sync_standby`;
   } else {
     members = cluster.members.filter((member) => member.name !== cluster.leader?.name && typeof member.data.api_url === 'string');
     if (!members.length) return `${action} is not possible: cluster does not have members except leader`;

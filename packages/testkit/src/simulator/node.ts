@@ -342,6 +342,10 @@ export class SimNode {
       // No watchdog is modelled: the simulator shows what the HA rules alone guarantee.
       'watchdog.activate': () => true,
       'watchdog.disable': () => true,
+      // Synchronous replication is not modelled yet: the simulator runs clusters with synchronous_mode off.
+      'dcs.setSync': () => ({ ok: true, value: '0' }),
+      'dcs.deleteSync': () => ({ ok: true, value: true }),
+      'pg.setSyncStandbyNames': () => true,
       'callback.run': () => true,
       'task.start': ({ task }) => this.#startTask(task),
       'peers.probe': ({ members }) => members.map(({ name }) => this.#probe(name)),
