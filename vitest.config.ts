@@ -34,6 +34,16 @@ export default defineConfig({
         resolve,
         ssr,
         test: {
+          // The simulator over thousands of seeds: no processes, no sockets, a few minutes of CPU.
+          name: 'simulation',
+          include: ['tests/simulation/**/*.test.ts'],
+          testTimeout: 600_000,
+        },
+      },
+      {
+        resolve,
+        ssr,
+        test: {
           // Both directions against Patroni 3.0.2 (Debian package `patroni`): patronictl on pgwarden, pgwardenctl on Patroni.
           name: 'compat',
           include: ['tests/compat/**/*.test.ts'],

@@ -1,4 +1,5 @@
 /** `pgwarden [configfile]`, `pgwarden --validate-config FILE`, `pgwarden --version`: argv in, exit code out. */
+import { stat } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { PGWARDEN_VERSION, PATRONI_COMPAT_VERSION, isPgwardenError } from '@pgwarden/core';
 import type { PgwardenConfig } from '@pgwarden/config';
@@ -62,6 +63,9 @@ export async function main(argv: readonly string[], env: Record<string, string |
   }
 
   const logger = createAgentLogger({ level: config.log.level, type: config.log.type });
+  // Start every libuv pool thread now (the first asynchronous call starts them all), not on a request path later.
+  await stat(process.cwd()).catch(() => undefined);
+  logger.log('debug', `thread pool started with ${process.env['UV_THREADPOOL_SIZE'] ?? 4} threads`);
   logger.log('debug', 'configuration', { config: redactConfig(config) });
   const controller = new AbortController();
   const stop = (signal: NodeJS.Signals) => {

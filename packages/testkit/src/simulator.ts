@@ -15,3 +15,4 @@ export type { Rng } from './simulator/prng.js';
 export { createRng } from './simulator/prng.js';
 export type { CliIo } from './simulator/cli.js';
 export { runSimulatorCli } from './simulator/cli.js';
+export { KNOWN_FAILING_SEEDS } from './simulator/known-failing.js';

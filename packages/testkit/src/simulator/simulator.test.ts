@@ -1,3 +1,4 @@
+import { KNOWN_FAILING_SEEDS } from './known-failing.js';
 import { describe, expect, it } from 'vitest';
 import { haCycle, interpret } from '@pgwarden/core';
 import { Simulation, formatTrace, runSimulation } from '../simulator.js';
@@ -172,12 +173,7 @@ describe('simulator', () => {
  * docs/concepts/simulator.md, "Known failures"). A failing seed here is a regression: run
  * `pnpm simulate --seed N` to read its trace.
  */
-// Seeds that still fail, by cause (docs/concepts/simulator.md): 227 the operator resumes a paused cluster while its
-// primary is cut off from the DCS and from the racing replica (Patroni behaves the same: pause means no action);
-// 6 15 40 89 195 264 290 two promotions reached the same timeline number on different branches, and a replica of
-// the other branch can never stream again (pg_rewind compares timeline numbers only).
-const KNOWN_FAILING = new Set<number>([6, 15, 40, 89, 195, 227, 264, 290]);
-const SEEDS = Array.from({ length: 300 }, (_, index) => index + 1).filter((seed) => !KNOWN_FAILING.has(seed));
+const SEEDS = Array.from({ length: 300 }, (_, index) => index + 1).filter((seed) => !KNOWN_FAILING_SEEDS.has(seed));
 
 describe('simulator over random fault schedules', () => {
   it(`keeps every invariant for ${SEEDS.length} seeds`, { timeout: 240_000 }, () => {
