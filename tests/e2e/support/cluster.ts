@@ -56,6 +56,8 @@ export interface ClusterOptions {
   readonly members?: number;
   readonly timing?: TimingProfile;
   readonly usePgRewind?: boolean;
+  /** Extra `bootstrap.dcs` keys, as YAML lines indented by four spaces (e.g. `    synchronous_mode: true`). */
+  readonly dynamicYaml?: string;
   /** Per-member extra YAML appended to its config, e.g. tags. */
   readonly extraYaml?: (index: number) => string;
 }
@@ -330,7 +332,7 @@ bootstrap:
     loop_wait: ${timing.loopWait}
     retry_timeout: ${timing.retryTimeout}
     maximum_lag_on_failover: 1048576
-    postgresql:
+${options.dynamicYaml ?? ''}    postgresql:
       use_pg_rewind: ${options.usePgRewind ?? true}
       parameters:
         max_connections: 50

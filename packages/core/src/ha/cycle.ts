@@ -479,7 +479,8 @@ function* afterTask(ctx: Context, task: Exclude<TaskState, { state: 'running' }>
     return { decision: decision('task_succeeded', `${describeTask(task.kind)} finished`), memory, wakeSoon: true };
   }
   if (task.kind === 'rewind') {
-    if (settings.removeDataDirectoryOnRewindFailure) {
+    // Paused: a reinitialization is the operator's call, never automatic (simulator seed 137).
+    if (settings.removeDataDirectoryOnRewindFailure && !ctx.dynamic.pause) {
       const source = upstreamOf(ctx.cluster.leader?.member ?? null);
       if (source) {
         yield* perform('task.start', { task: { kind: 'reinitialize', source } });

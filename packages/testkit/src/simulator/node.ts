@@ -67,6 +67,8 @@ export class SimNode {
   readonly pg = new SimPostgres();
   /** The agent process runs. */
   alive = false;
+  /** The watchdog is armed (reset on every agent start: a new process starts without it). */
+  watchdogArmed = false;
   /** Bumped on every kill and start: callbacks of a dead agent find a different epoch and do nothing. */
   epoch = 0;
   memory: HaMemory = INITIAL_MEMORY;
@@ -124,6 +126,7 @@ export class SimNode {
   startAgent(delayMs: number): void {
     this.alive = true;
     this.epoch++;
+    this.watchdogArmed = false;
     this.memory = INITIAL_MEMORY;
     this.last = null;
     this.view = null;
@@ -188,7 +191,14 @@ export class SimNode {
     if (this.stopping) return this.#shutdown();
     this.inCycle = true;
     const task = this.#takeTask();
-    const generator = haCycle({ settings: this.settings, memory: this.memory, now: this.localNow(), task, command: null });
+    const generator = haCycle({
+      settings: this.settings,
+      memory: this.memory,
+      now: this.localNow(),
+      task,
+      command: null,
+      watchdog: { running: this.watchdogArmed, healthy: true },
+    });
     this.#drive(generator, (value) => this.#cycleDone(value as CycleResult));
   }
 
@@ -339,9 +349,16 @@ export class SimNode {
       'pg.syncSlots': () => true,
       'pg.timelineHistory': ({ timeline }) => this.pg.history(timeline),
       'pg.prePromote': () => true,
-      // No watchdog is modelled: the simulator shows what the HA rules alone guarantee.
-      'watchdog.activate': () => true,
-      'watchdog.disable': () => true,
+      // The watchdog is armed and disarmed as the rules ask, but never fires: the simulator shows what the HA
+      // rules alone guarantee.
+      'watchdog.activate': () => {
+        this.watchdogArmed = true;
+        return true;
+      },
+      'watchdog.disable': () => {
+        this.watchdogArmed = false;
+        return true;
+      },
       // Synchronous replication is not modelled yet: the simulator runs clusters with synchronous_mode off.
       'dcs.setSync': () => ({ ok: true, value: '0' }),
       'dcs.deleteSync': () => ({ ok: true, value: true }),
