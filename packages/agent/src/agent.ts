@@ -161,6 +161,7 @@ async function runLoop(parts: LoopParts): Promise<void> {
     },
     snapshot: (): NodeSnapshot => {
       const now = clock.now();
+      const currentPostgres = observed && (!last || observed.at >= (lastCycleAt ?? 0)) ? observed.postgres : (last?.postgres ?? null);
       const cluster = last?.cluster ?? null;
       return {
         name: config.name,
@@ -168,8 +169,9 @@ async function runLoop(parts: LoopParts): Promise<void> {
         patroniVersion: PATRONI_COMPAT_VERSION,
         pgwardenVersion: PGWARDEN_VERSION,
         state: last?.state ?? 'unknown',
-        role: last?.role ?? 'uninitialized',
-        postgres: observed && (!last || observed.at >= (lastCycleAt ?? 0)) ? observed.postgres : (last?.postgres ?? null),
+        // What PostgreSQL runs as now, like Patroni's /patroni; the cycle's role when it does not answer.
+        role: currentPostgres?.running && currentPostgres.role ? currentPostgres.role : (last?.role ?? 'uninitialized'),
+        postgres: currentPostgres,
         holdsValidLock: memory.lockValidUntil !== null && memory.lockValidUntil > now,
         isStandbyCluster: false,
         clusterUnlocked: cluster !== null && cluster.leader === null,
