@@ -1,20 +1,19 @@
-import type { DcsKind, EtcdConfig, OpaqueDcsConfig, PgwardenConfig } from './types.js';
+import type { ConsulConfig, EtcdConfig, KubernetesConfig, OpaqueDcsConfig, PgwardenConfig, ZooKeeperConfig } from './types.js';
 import { DCS_KINDS } from './validate.js';
 
 export type DcsSelection =
   | { readonly kind: 'etcd3' | 'etcd'; readonly settings: EtcdConfig }
-  | { readonly kind: Exclude<DcsKind, 'etcd3' | 'etcd'>; readonly settings: OpaqueDcsConfig };
+  | { readonly kind: 'zookeeper'; readonly settings: ZooKeeperConfig }
+  | { readonly kind: 'consul'; readonly settings: ConsulConfig }
+  | { readonly kind: 'kubernetes'; readonly settings: KubernetesConfig }
+  | { readonly kind: 'exhibitor' | 'raft'; readonly settings: OpaqueDcsConfig };
 
-/** The one DCS section a validated configuration holds, so the agent can load the matching plugin. */
+/** The one DCS section a validated configuration holds. To open it, see `dcsPluginRequest`. */
 export function selectDcs(config: PgwardenConfig): DcsSelection {
   for (const kind of DCS_KINDS) {
-    if (kind === 'etcd3' || kind === 'etcd') {
-      const settings = config[kind];
-      if (settings) return { kind, settings };
-      continue;
-    }
     const settings = config[kind];
-    if (settings) return { kind, settings };
+    // `config[kind]` is typed per kind; TypeScript cannot correlate the two through the loop variable.
+    if (settings) return { kind, settings } as DcsSelection;
   }
   throw new TypeError('configuration has no DCS section (was it validated?)');
 }

@@ -20,6 +20,7 @@ export {
   RESERVED_MEMBER_NAME,
   validateConfig,
   validateConfigWithWarnings,
+  validateDcsSections,
   validateDynamicConfig,
 } from './validate.js';
 export type {
@@ -41,15 +42,31 @@ export { REDACTED, redactConfig } from './redact.js';
 export type { DcsSelection } from './dcs.js';
 export { etcdEndpoints, selectDcs } from './dcs.js';
 export type {
+  ConsulPluginOptions,
+  DcsPluginKind,
+  DcsPluginRequest,
+  DcsPluginRequestOptions,
+  EtcdPluginOptions,
+  KubernetesPluginOptions,
+  KubernetesPluginPort,
+  ZooKeeperPluginOptions,
+} from './dcs-request.js';
+export { dcsPluginRequest } from './dcs-request.js';
+export type {
   BootstrapConfig,
   CitusConfig,
+  ConsulConfig,
+  ConsulConsistencyMode,
   CtlConfig,
   DcsKind,
+  DcsSections,
   DynamicConfig,
   DynamicPostgresqlConfig,
   EtcdConfig,
   HttpAuthentication,
   InitdbOption,
+  KubernetesConfig,
+  KubernetesPortConfig,
   LogConfig,
   LogLevelName,
   OpaqueDcsConfig,
@@ -63,4 +80,6 @@ export type {
   TagsConfig,
   WatchdogConfig,
   WatchdogMode,
+  ZooKeeperConfig,
+  ZooKeeperPermission,
 } from './types.js';

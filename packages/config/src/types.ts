@@ -225,7 +225,84 @@ export interface PostgresqlConfig {
   [key: string]: unknown;
 }
 
-/** DCS sections pgwarden reads but whose plugins do not type them here. */
+export type ZooKeeperPermission = 'CREATE' | 'READ' | 'WRITE' | 'DELETE' | 'ADMIN' | 'ALL';
+
+export interface ZooKeeperConfig {
+  /** From a list or a comma-separated string; each `host[:port]` (default port 2181), trimmed, else as written. */
+  hosts?: string[];
+  use_ssl?: boolean;
+  cacert?: string;
+  cert?: string;
+  key?: string;
+  key_password?: string;
+  verify?: boolean;
+  /** Principal to permissions, normalised to upper case. */
+  set_acls?: Record<string, ZooKeeperPermission[]>;
+  /** Scheme to credential (e.g. `digest: user:password`). */
+  auth_data?: Record<string, string>;
+  [key: string]: unknown;
+}
+
+export type ConsulConsistencyMode = 'default' | 'consistent' | 'stale';
+
+export interface ConsulConfig {
+  /** `host` or `host:port` as written (default port 8500). */
+  host?: string;
+  /** `http(s)://host:port`; wins over host/port/scheme. */
+  url?: string;
+  port?: number;
+  /** Normalised to lower case. */
+  scheme?: 'http' | 'https';
+  token?: string;
+  verify?: boolean;
+  cacert?: string;
+  cert?: string;
+  key?: string;
+  dc?: string;
+  consistency?: ConsulConsistencyMode;
+  /** From a list or a comma-separated string. */
+  checks?: string[];
+  register_service?: boolean;
+  /** From a list or a comma-separated string. */
+  service_tags?: string[];
+  /** A Go duration such as `5s`. */
+  service_check_interval?: string;
+  service_check_tls_server_name?: string;
+  [key: string]: unknown;
+}
+
+export interface KubernetesPortConfig {
+  name?: string;
+  port: number;
+  [key: string]: unknown;
+}
+
+export interface KubernetesConfig {
+  /** The Kubernetes namespace (not the DCS key prefix `namespace` at the top level). */
+  namespace?: string;
+  /** Numbers and booleans are turned into strings, as label values are. */
+  labels?: Record<string, string>;
+  scope_label?: string;
+  role_label?: string;
+  leader_label_value?: string;
+  follower_label_value?: string;
+  standby_leader_label_value?: string;
+  tmp_role_label?: string;
+  bootstrap_labels?: Record<string, string>;
+  use_endpoints?: boolean;
+  pod_ip?: string;
+  ports?: KubernetesPortConfig[];
+  cacert?: string;
+  /** A single code is normalised to a list. */
+  retriable_http_codes?: number[];
+  bypass_api_service?: boolean;
+  context?: string;
+  /** pgwarden extension: a plain API URL with no credentials (an emulator, `kubectl proxy`). */
+  api_url?: string;
+  [key: string]: unknown;
+}
+
+/** DCS sections pgwarden accepts as written but has no plugin for (`exhibitor`, `raft`). */
 export type OpaqueDcsConfig = Record<string, unknown>;
 
 export type DcsKind = 'etcd3' | 'etcd' | 'zookeeper' | 'consul' | 'kubernetes' | 'exhibitor' | 'raft';
@@ -249,11 +326,14 @@ export interface PgwardenConfig {
   postgresql: PostgresqlConfig;
   etcd3?: EtcdConfig;
   etcd?: EtcdConfig;
-  zookeeper?: OpaqueDcsConfig;
-  consul?: OpaqueDcsConfig;
-  kubernetes?: OpaqueDcsConfig;
+  zookeeper?: ZooKeeperConfig;
+  consul?: ConsulConfig;
+  kubernetes?: KubernetesConfig;
   exhibitor?: OpaqueDcsConfig;
   raft?: OpaqueDcsConfig;
   /** Unknown top-level keys are kept (and reported as warnings), as Patroni ignores them. */
   [key: string]: unknown;
 }
+
+/** The DCS sections of a configuration (a validated one holds exactly one). */
+export type DcsSections = Pick<PgwardenConfig, DcsKind>;

@@ -5,7 +5,7 @@ import type { ConfigIssue, ConfigWarning, KeyPath } from './errors.js';
 import { formatHostPort, tryParseHostPort, tryParseListen } from './hostport.js';
 import { isRecord, Origins } from './merge.js';
 import type { ConfigRecord } from './merge.js';
-import type { DcsKind, PgwardenConfig } from './types.js';
+import type { DcsKind, DcsSections, PgwardenConfig } from './types.js';
 
 /** Patroni never lets a member use this name (it stands for "no member" in quorum bookkeeping). */
 export const RESERVED_MEMBER_NAME = '__patroni_strict_sync_replica_placeholder__';
@@ -13,6 +13,8 @@ export const RESERVED_MEMBER_NAME = '__patroni_strict_sync_replica_placeholder__
 export const DCS_KINDS: readonly DcsKind[] = ['etcd3', 'etcd', 'zookeeper', 'consul', 'kubernetes', 'exhibitor', 'raft'];
 
 const ETCD_DEFAULT_PORT = 2379;
+const ZOOKEEPER_DEFAULT_PORT = 2181;
+const CONSUL_DEFAULT_PORT = 8500;
 
 const KNOWN_TOP_LEVEL = new Set<string>([
   'scope',
@@ -271,21 +273,146 @@ function etcdHost(c: Checker, value: string, path: KeyPath): string | undefined 
   return formatHostPort(parsed.host, parsed.port);
 }
 
-const etcdHosts: Reader<string[]> = (c, value, path) => {
-  let items: unknown[];
-  if (typeof value === 'string') items = value.split(',').map((item) => item.trim()).filter((item) => item !== '');
-  else if (Array.isArray(value)) items = value;
-  else return c.expected(path, 'a list of "host:port" or a comma-separated string', value);
-  if (items.length === 0) return c.fail(path, 'must name at least one host');
-  const hosts: string[] = [];
+/** `host[:port]` checked against a default port but kept as written (trimmed): what the plugin is given. */
+function hostText(defaultPort: number): (c: Checker, value: string, path: KeyPath) => string | undefined {
+  return (c, value, path) => {
+    const parsed = tryParseHostPort(value, defaultPort);
+    if (!parsed || parsed.host === '') return c.fail(path, `expected "host[:port]", got ${JSON.stringify(value)}`);
+    return value;
+  };
+}
+
+/** A list of hosts or a comma-separated string (Patroni takes both), each read with `host`. */
+function hostList(host: (c: Checker, value: string, path: KeyPath) => string | undefined): Reader<string[]> {
+  return (c, value, path) => {
+    let items: unknown[];
+    if (typeof value === 'string') items = value.split(',').map((item) => item.trim()).filter((item) => item !== '');
+    else if (Array.isArray(value)) items = value;
+    else return c.expected(path, 'a list of "host:port" or a comma-separated string', value);
+    if (items.length === 0) return c.fail(path, 'must name at least one host');
+    const hosts: string[] = [];
+    let ok = true;
+    items.forEach((item, index) => {
+      const itemPath = typeof value === 'string' ? path : [...path, index];
+      const checked = typeof item === 'string' ? host(c, item.trim(), itemPath) : c.expected(itemPath, 'a "host:port" string', item);
+      if (checked === undefined) ok = false;
+      else hosts.push(checked);
+    });
+    return ok ? hosts : undefined;
+  };
+}
+
+const etcdHosts = hostList(etcdHost);
+
+/** A list of strings, or a comma-separated string (items trimmed, empty ones dropped). */
+const commaList: Reader<string[]> = (c, value, path) =>
+  typeof value === 'string'
+    ? value
+        .split(',')
+        .map((item) => item.trim())
+        .filter((item) => item !== '')
+    : stringList(c, value, path);
+
+const tcpPort: Reader<number> = (c, value, path) => {
+  const port = integer(1)(c, value, path);
+  if (port !== undefined && port > 65_535) return c.fail(path, `must be at most 65535, got ${port}`);
+  return port;
+};
+
+const httpUrl: Reader<string> = (c, value, path) => {
+  const text = string(c, value, path);
+  if (text === undefined) return undefined;
+  let protocol: string | undefined;
+  try {
+    protocol = new URL(text).protocol;
+  } catch {
+    protocol = undefined;
+  }
+  return protocol === 'http:' || protocol === 'https:' ? text : c.fail(path, `expected an http(s) URL, got ${JSON.stringify(text)}`);
+};
+
+/** Kubernetes label values are strings; YAML turns `version: 15` or `enabled: true` into other scalars. */
+const labelMap: Reader<Record<string, string>> = (c, value, path) => {
+  const record = mapping(c, value, path);
+  if (!record) return undefined;
+  let ok = true;
+  for (const [key, item] of Object.entries(record)) {
+    if (typeof item !== 'string' && typeof item !== 'number' && typeof item !== 'boolean') ok = c.expected([...path, key], 'a string', item) ?? false;
+  }
+  return ok ? Object.fromEntries(Object.entries(record).map(([key, item]) => [key, String(item)])) : undefined;
+};
+
+/** Mapping of scheme (or name) to a credential. */
+const credentialMap: Reader<Record<string, string>> = (c, value, path) => {
+  const record = mapping(c, value, path);
+  if (!record) return undefined;
+  const result: Record<string, string> = {};
+  let ok = true;
+  for (const [key, item] of Object.entries(record)) {
+    const checked = credential(c, item, [...path, key]);
+    if (checked === undefined) ok = false;
+    else result[key] = checked;
+  }
+  return ok ? result : undefined;
+};
+
+const ZOOKEEPER_PERMISSIONS = ['CREATE', 'READ', 'WRITE', 'DELETE', 'ADMIN', 'ALL'] as const;
+
+const zookeeperAcls: Reader<Record<string, (typeof ZOOKEEPER_PERMISSIONS)[number][]>> = (c, value, path) => {
+  const record = mapping(c, value, path);
+  if (!record) return undefined;
+  const permission = oneOf(ZOOKEEPER_PERMISSIONS, {}, true);
+  const result: Record<string, (typeof ZOOKEEPER_PERMISSIONS)[number][]> = {};
+  let ok = true;
+  for (const [principal, item] of Object.entries(record)) {
+    const itemPath = [...path, principal];
+    if (!Array.isArray(item)) {
+      ok = c.expected(itemPath, `a list of permissions (${ZOOKEEPER_PERMISSIONS.join(', ')})`, item) ?? false;
+      continue;
+    }
+    const permissions: (typeof ZOOKEEPER_PERMISSIONS)[number][] = [];
+    item.forEach((entry: unknown, index) => {
+      const checked = permission(c, entry, [...itemPath, index]);
+      if (checked === undefined) ok = false;
+      else permissions.push(checked);
+    });
+    result[principal] = permissions;
+  }
+  return ok ? result : undefined;
+};
+
+const kubernetesPorts: Reader<ConfigRecord[]> = (c, value, path) => {
+  if (!Array.isArray(value)) return c.expected(path, 'a list of {name, port} mappings', value);
+  const ports: ConfigRecord[] = [];
+  let ok = true;
+  value.forEach((item: unknown, index) => {
+    const itemPath = [...path, index];
+    const raw = mapping(c, item, itemPath);
+    if (!raw) {
+      ok = false;
+      return;
+    }
+    const out: ConfigRecord = { ...raw };
+    const before = c.issues.length;
+    take(c, raw, out, 'name', itemPath, nonEmptyString);
+    take(c, raw, out, 'port', itemPath, tcpPort, { required: true });
+    if (c.issues.length > before) ok = false;
+    else ports.push(out);
+  });
+  return ok ? ports : undefined;
+};
+
+const httpCodes: Reader<number[]> = (c, value, path) => {
+  const items: unknown[] = Array.isArray(value) ? value : [value];
+  const codes: number[] = [];
   let ok = true;
   items.forEach((item, index) => {
-    const itemPath = typeof value === 'string' ? path : [...path, index];
-    const host = typeof item === 'string' ? etcdHost(c, item.trim(), itemPath) : c.expected(itemPath, 'a "host:port" string', item);
-    if (host === undefined) ok = false;
-    else hosts.push(host);
+    const itemPath = Array.isArray(value) ? [...path, index] : path;
+    const code = typeof item === 'number' && Number.isInteger(item) && item >= 100 && item <= 599 ? item : c.expected(itemPath, 'an HTTP status code', item);
+    if (code === undefined) ok = false;
+    else codes.push(code);
   });
-  return ok ? hosts : undefined;
+  return ok ? codes : undefined;
 };
 
 function section(c: Checker, root: ConfigRecord, key: string, path: KeyPath, required = false): { raw: ConfigRecord; out: ConfigRecord } | undefined {
@@ -612,6 +739,30 @@ function checkPostgresql(c: Checker, root: ConfigRecord, out: ConfigRecord, home
   out['postgresql'] = result;
 }
 
+/**
+ * Keys Patroni reads that pgwarden's plugins do not honour yet, with the value that changes nothing (no warning
+ * then). Silently dropping TLS or ACL settings would weaken what the user asked for, so each one is reported.
+ */
+const UNSUPPORTED_DCS_KEYS: Readonly<Record<'etcd' | 'zookeeper' | 'consul' | 'kubernetes', readonly (readonly [string, unknown?])[]>> = {
+  etcd: [['cacert'], ['cert'], ['key'], ['use_proxies', false]],
+  zookeeper: [['use_ssl', false], ['cacert'], ['cert'], ['key'], ['key_password'], ['verify', true], ['set_acls'], ['auth_data']],
+  consul: [['verify', true], ['cacert'], ['cert'], ['key']],
+  kubernetes: [['tmp_role_label'], ['bootstrap_labels'], ['cacert'], ['retriable_http_codes'], ['bypass_api_service', false]],
+};
+
+function warnUnsupported(c: Checker, out: ConfigRecord, path: KeyPath, kind: keyof typeof UNSUPPORTED_DCS_KEYS): void {
+  for (const [key, neutral] of UNSUPPORTED_DCS_KEYS[kind]) {
+    const value = out[key];
+    if (value !== undefined && value !== neutral) c.warn([...path, key], 'is not supported by pgwarden yet; ignored');
+  }
+}
+
+function warnUnknown(c: Checker, raw: ConfigRecord, path: KeyPath, known: readonly string[]): void {
+  for (const key of Object.keys(raw)) {
+    if (!known.includes(key)) c.warn([...path, key], `is not a ${formatPath(path)} setting; ignored`);
+  }
+}
+
 function checkEtcd(c: Checker, raw: ConfigRecord, kind: 'etcd' | 'etcd3'): ConfigRecord {
   const path = [kind];
   const out: ConfigRecord = { ...raw };
@@ -628,8 +779,129 @@ function checkEtcd(c: Checker, raw: ConfigRecord, kind: 'etcd' | 'etcd3'): Confi
   take(c, raw, out, 'password', path, credential);
   if (!['host', 'hosts', 'url', 'proxy', 'srv'].some((key) => raw[key] !== undefined && raw[key] !== null)) {
     c.fail(path, 'needs one of host, hosts, url, proxy or srv');
+  } else if (!['host', 'hosts', 'url', 'proxy'].some((key) => out[key] !== undefined)) {
+    c.warn([...path, 'srv'], 'DNS SRV discovery is not supported by pgwarden yet: 127.0.0.1:2379 is used; set host or hosts');
   }
+  warnUnsupported(c, out, path, 'etcd');
   return out;
+}
+
+const ZOOKEEPER_KEYS = ['hosts', 'use_ssl', 'cacert', 'cert', 'key', 'key_password', 'verify', 'set_acls', 'auth_data'];
+
+function checkZooKeeper(c: Checker, raw: ConfigRecord): ConfigRecord {
+  const path = ['zookeeper'];
+  const out: ConfigRecord = { ...raw };
+  take(c, raw, out, 'hosts', path, hostList(hostText(ZOOKEEPER_DEFAULT_PORT)));
+  // Patroni leaves `use_ssl` to Python truthiness; only real booleans (or "true"/"false") say what users mean.
+  take(c, raw, out, 'use_ssl', path, booleanish);
+  for (const key of ['cacert', 'cert', 'key']) take(c, raw, out, key, path, nonEmptyString);
+  take(c, raw, out, 'key_password', path, credential);
+  take(c, raw, out, 'verify', path, booleanish);
+  take(c, raw, out, 'set_acls', path, zookeeperAcls);
+  take(c, raw, out, 'auth_data', path, credentialMap);
+  warnUnknown(c, raw, path, ZOOKEEPER_KEYS);
+  warnUnsupported(c, out, path, 'zookeeper');
+  return out;
+}
+
+const CONSUL_KEYS = [
+  'host',
+  'url',
+  'port',
+  'scheme',
+  'token',
+  'verify',
+  'cacert',
+  'cert',
+  'key',
+  'dc',
+  'consistency',
+  'checks',
+  'register_service',
+  'service_tags',
+  'service_check_interval',
+  'service_check_tls_server_name',
+];
+
+function checkConsul(c: Checker, raw: ConfigRecord): ConfigRecord {
+  const path = ['consul'];
+  const out: ConfigRecord = { ...raw };
+  const host = take(c, raw, out, 'host', path, nonEmptyString);
+  if (host !== undefined && hostText(CONSUL_DEFAULT_PORT)(c, host, [...path, 'host']) === undefined) Reflect.deleteProperty(out, 'host');
+  take(c, raw, out, 'url', path, httpUrl);
+  take(c, raw, out, 'port', path, tcpPort);
+  take(c, raw, out, 'scheme', path, oneOf(['http', 'https'], {}, true));
+  take(c, raw, out, 'token', path, credential);
+  take(c, raw, out, 'verify', path, booleanish);
+  for (const key of ['cacert', 'cert', 'key']) take(c, raw, out, key, path, nonEmptyString);
+  take(c, raw, out, 'dc', path, string);
+  take(c, raw, out, 'consistency', path, oneOf(['default', 'consistent', 'stale']));
+  take(c, raw, out, 'checks', path, commaList);
+  take(c, raw, out, 'register_service', path, booleanish);
+  take(c, raw, out, 'service_tags', path, commaList);
+  take(c, raw, out, 'service_check_interval', path, nonEmptyString);
+  take(c, raw, out, 'service_check_tls_server_name', path, string);
+  warnUnknown(c, raw, path, CONSUL_KEYS);
+  warnUnsupported(c, out, path, 'consul');
+  return out;
+}
+
+const KUBERNETES_KEYS = [
+  'namespace',
+  'labels',
+  'scope_label',
+  'role_label',
+  'leader_label_value',
+  'follower_label_value',
+  'standby_leader_label_value',
+  'tmp_role_label',
+  'bootstrap_labels',
+  'use_endpoints',
+  'pod_ip',
+  'ports',
+  'cacert',
+  'retriable_http_codes',
+  'bypass_api_service',
+  'context',
+  'api_url',
+];
+
+function checkKubernetes(c: Checker, raw: ConfigRecord): ConfigRecord {
+  const path = ['kubernetes'];
+  const out: ConfigRecord = { ...raw };
+  for (const key of ['namespace', 'scope_label', 'role_label', 'leader_label_value', 'follower_label_value', 'standby_leader_label_value', 'tmp_role_label']) {
+    take(c, raw, out, key, path, nonEmptyString);
+  }
+  take(c, raw, out, 'labels', path, labelMap);
+  take(c, raw, out, 'bootstrap_labels', path, labelMap);
+  take(c, raw, out, 'use_endpoints', path, booleanish);
+  take(c, raw, out, 'pod_ip', path, string);
+  take(c, raw, out, 'ports', path, kubernetesPorts);
+  take(c, raw, out, 'cacert', path, nonEmptyString);
+  take(c, raw, out, 'retriable_http_codes', path, httpCodes);
+  take(c, raw, out, 'bypass_api_service', path, booleanish);
+  take(c, raw, out, 'context', path, nonEmptyString);
+  take(c, raw, out, 'api_url', path, httpUrl);
+  warnUnknown(c, raw, path, KUBERNETES_KEYS);
+  warnUnsupported(c, out, path, 'kubernetes');
+  return out;
+}
+
+function checkDcsSection(c: Checker, kind: DcsKind, raw: ConfigRecord): ConfigRecord {
+  switch (kind) {
+    case 'etcd':
+    case 'etcd3':
+      return checkEtcd(c, raw, kind);
+    case 'zookeeper':
+      return checkZooKeeper(c, raw);
+    case 'consul':
+      return checkConsul(c, raw);
+    case 'kubernetes':
+      return checkKubernetes(c, raw);
+    case 'exhibitor':
+    case 'raft':
+      return { ...raw };
+  }
 }
 
 function checkDcs(c: Checker, root: ConfigRecord, out: ConfigRecord): void {
@@ -642,8 +914,7 @@ function checkDcs(c: Checker, root: ConfigRecord, out: ConfigRecord): void {
   for (const other of others) c.fail([other], `only one DCS section is allowed, ${first} is already configured`);
   for (const kind of present) {
     const raw = mapping(c, root[kind], [kind]);
-    if (!raw) continue;
-    out[kind] = kind === 'etcd' || kind === 'etcd3' ? checkEtcd(c, raw, kind) : { ...raw };
+    if (raw) out[kind] = checkDcsSection(c, kind, raw);
   }
 }
 
@@ -704,4 +975,18 @@ export function validateDynamicConfig(raw: unknown, source: string): { config: C
   const [first, ...rest] = c.issues;
   if (first) throw new ConfigError([first, ...rest]);
   return { config, warnings: c.warnings };
+}
+
+/**
+ * Checks only the DCS sections of `raw` (exactly one is required), with the same rules as {@link validateConfig};
+ * for tools given a store without a whole configuration (pgwardenctl's `-d`). Other keys are ignored.
+ */
+export function validateDcsSections(raw: unknown, source: string): DcsSections {
+  const c = new Checker(new Origins(source));
+  const root = mapping(c, raw ?? {}, []);
+  const out: ConfigRecord = {};
+  if (root) checkDcs(c, root, out);
+  const [first, ...rest] = c.issues;
+  if (first) throw new ConfigError([first, ...rest]);
+  return out as DcsSections;
 }
