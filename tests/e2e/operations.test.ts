@@ -181,7 +181,8 @@ describe('operations on a 4-member cluster', () => {
     await cluster.crash(leader);
     const answer = await cluster.request(candidate, 'POST', '/failover', { candidate });
     expect(answer).toEqual({ status: 200, text: `Successfully failed over to "${candidate}"` });
-    expect(await cluster.primaries()).toEqual([candidate]);
+    // The answer comes once the leader key names the candidate; its promotion may still be finishing.
+    await cluster.waitFor(`${candidate} primary`, async () => (await cluster.primaries()).join() === candidate);
     const crashed = leader;
     leader = candidate;
     cluster.startAgent(crashed);
