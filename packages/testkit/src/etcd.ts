@@ -2,13 +2,11 @@
  * A real etcd 3.4 for integration tests: one member on 127.0.0.1, free ports, a temporary data directory,
  * stopped and removed by `stop()` (or `await using`).
  */
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
+import { startServerProcess } from './server-process.js';
 
 /** A TCP port on 127.0.0.1 that was free a moment ago. */
 export function freePort(): Promise<number> {
@@ -47,20 +45,6 @@ export interface EtcdFixture extends AsyncDisposable {
   stop(): Promise<void>;
 }
 
-const OUTPUT_LINES_KEPT = 40;
-
-/** Started servers that the process must not leave behind if a test run dies before `stop()`. */
-const running = new Set<ChildProcess>();
-let exitHookInstalled = false;
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const child of running) child.kill('SIGKILL');
-  });
-}
-
 function childEnvironment(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('ETCD')) env[key] = value;
@@ -84,9 +68,10 @@ export async function startEtcd(options: EtcdOptions = {}): Promise<EtcdFixture>
   const clientUrl = `http://127.0.0.1:${clientPort}`;
   const peerUrl = `http://127.0.0.1:${peerPort}`;
   const name = 'pgwarden-test';
-  const child = spawn(
-    binary,
-    [
+  const server = await startServerProcess({
+    name: 'etcd',
+    command: binary,
+    args: [
       `--name=${name}`,
       `--data-dir=${dataDir}`,
       `--listen-client-urls=${clientUrl}`,
@@ -99,74 +84,19 @@ export async function startEtcd(options: EtcdOptions = {}): Promise<EtcdFixture>
       '--log-outputs=stderr',
       '--log-level=warn',
     ],
-    { env: childEnvironment(), stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  running.add(child);
-  installExitHook();
-
-  const output: string[] = [];
-  const keep = (chunk: Buffer): void => {
-    output.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-    output.splice(0, Math.max(0, output.length - OUTPUT_LINES_KEPT));
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-
-  let exitCode: number | string | null = null;
-  const exited = new Promise<void>((resolve) => {
-    child.once('exit', (code, signal) => {
-      exitCode = code ?? signal ?? 'unknown';
-      running.delete(child);
-      resolve();
-    });
-    child.once('error', (error) => {
-      exitCode = error.message;
-      running.delete(child);
-      resolve();
-    });
+    spawnOptions: { env: childEnvironment() },
+    directory: dataDir,
+    isReady: () => isHealthy(clientUrl),
+    startTimeoutMs: options.startTimeoutMs ?? 20_000,
   });
-
-  let paused = false;
-  let stopped: Promise<void> | undefined;
-  async function stop(): Promise<void> {
-    stopped ??= (async () => {
-      if (exitCode === null) {
-        if (paused) child.kill('SIGCONT');
-        child.kill('SIGTERM');
-        const killed = await Promise.race([exited.then(() => true), delay(5_000, false)]);
-        if (!killed) {
-          child.kill('SIGKILL');
-          await exited;
-        }
-      }
-      await rm(dataDir, { recursive: true, force: true });
-    })();
-    return stopped;
-  }
-
-  const deadline = Date.now() + (options.startTimeoutMs ?? 20_000);
-  while (!(await isHealthy(clientUrl))) {
-    if (exitCode !== null || Date.now() > deadline) {
-      const why = exitCode !== null ? `exited (${String(exitCode)})` : 'did not become healthy in time';
-      await stop();
-      throw new Error(`[testkit] etcd ${why}:\n${output.join('\n')}`);
-    }
-    await delay(100);
-  }
 
   return {
     endpoint: `127.0.0.1:${clientPort}`,
     clientUrl,
-    pid: child.pid ?? -1,
-    pause() {
-      paused = true;
-      child.kill('SIGSTOP');
-    },
-    resume() {
-      paused = false;
-      child.kill('SIGCONT');
-    },
-    stop,
-    [Symbol.asyncDispose]: stop,
+    pid: server.pid,
+    pause: () => server.pause(),
+    resume: () => server.resume(),
+    stop: () => server.stop(),
+    [Symbol.asyncDispose]: () => server.stop(),
   };
 }

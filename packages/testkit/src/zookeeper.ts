@@ -3,15 +3,13 @@
  * 127.0.0.1, a free port, a generated `zoo.cfg` and data directory in a temporary directory, stopped and
  * removed by `stop()` (or `await using`).
  */
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 import { freePort } from './etcd.js';
+import { startServerProcess } from './server-process.js';
 
 export interface ZooKeeperOptions {
   /** The server jar; its manifest names the other jars. Default `/usr/share/java/zookeeper.jar` (Debian). */
@@ -39,20 +37,6 @@ export interface ZooKeeperFixture extends AsyncDisposable {
   resume(): void;
   /** Stops the server and removes its directory. Safe to call twice. */
   stop(): Promise<void>;
-}
-
-const OUTPUT_LINES_KEPT = 40;
-
-/** Started servers that the process must not leave behind if a test run dies before `stop()`. */
-const running = new Set<ChildProcess>();
-let exitHookInstalled = false;
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const child of running) child.kill('SIGKILL');
-  });
 }
 
 /** Sends a four-letter command and returns the answer ('' when the server does not answer). */
@@ -105,9 +89,10 @@ export async function startZooKeeper(options: ZooKeeperOptions = {}): Promise<Zo
   );
 
   // The standalone server class directly: zkServer.sh would read Debian's /etc/zookeeper environment.
-  const child = spawn(
-    java,
-    [
+  const server = await startServerProcess({
+    name: 'zookeeper',
+    command: java,
+    args: [
       '-Xmx256m',
       '-Xss512k',
       '-XX:+UseSerialGC',
@@ -119,74 +104,19 @@ export async function startZooKeeper(options: ZooKeeperOptions = {}): Promise<Zo
       'org.apache.zookeeper.server.ZooKeeperServerMain',
       config,
     ],
-    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  running.add(child);
-  installExitHook();
-
-  const output: string[] = [];
-  const keep = (chunk: Buffer): void => {
-    output.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-    output.splice(0, Math.max(0, output.length - OUTPUT_LINES_KEPT));
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-
-  let exitCode: number | string | null = null;
-  const exited = new Promise<void>((resolve) => {
-    child.once('exit', (code, signal) => {
-      exitCode = code ?? signal ?? 'unknown';
-      running.delete(child);
-      resolve();
-    });
-    child.once('error', (error) => {
-      exitCode = error.message;
-      running.delete(child);
-      resolve();
-    });
+    spawnOptions: { cwd: root },
+    directory: root,
+    isReady: async () => (await fourLetterWord(port, 'ruok')) === 'imok',
+    startTimeoutMs: options.startTimeoutMs ?? 30_000,
   });
-
-  let paused = false;
-  let stopped: Promise<void> | undefined;
-  async function stop(): Promise<void> {
-    stopped ??= (async () => {
-      if (exitCode === null) {
-        if (paused) child.kill('SIGCONT');
-        child.kill('SIGTERM');
-        const killed = await Promise.race([exited.then(() => true), delay(5_000, false)]);
-        if (!killed) {
-          child.kill('SIGKILL');
-          await exited;
-        }
-      }
-      await rm(root, { recursive: true, force: true });
-    })();
-    return stopped;
-  }
-
-  const deadline = Date.now() + (options.startTimeoutMs ?? 30_000);
-  while ((await fourLetterWord(port, 'ruok')) !== 'imok') {
-    if (exitCode !== null || Date.now() > deadline) {
-      const why = exitCode !== null ? `exited (${String(exitCode)})` : 'did not answer ruok in time';
-      await stop();
-      throw new Error(`[testkit] zookeeper ${why}:\n${output.join('\n')}`);
-    }
-    await delay(100);
-  }
 
   return {
     endpoint: `127.0.0.1:${port}`,
     port,
-    pid: child.pid ?? -1,
-    pause() {
-      paused = true;
-      child.kill('SIGSTOP');
-    },
-    resume() {
-      paused = false;
-      child.kill('SIGCONT');
-    },
-    stop,
-    [Symbol.asyncDispose]: stop,
+    pid: server.pid,
+    pause: () => server.pause(),
+    resume: () => server.resume(),
+    stop: () => server.stop(),
+    [Symbol.asyncDispose]: () => server.stop(),
   };
 }
