@@ -48,10 +48,19 @@ describe('pgwardenctl against Patroni 3.0.2', () => {
   it('performs a switchover through Patroni\'s REST API', async () => {
     const leader = (await cluster.primaries())[0]!;
     const candidate = ['patroni0', 'patroni1', 'patroni2'].find((name) => name !== leader)!;
-    // Patroni refuses a switchover to a replica that is not streaming yet; right after bootstrap one may still connect.
-    await cluster.waitFor(`${candidate} streaming`, async () => {
-      const response = await fetch(`http://127.0.0.1:${cluster.member(candidate).apiPort}/replica?replication_state=streaming`).catch(() => null);
-      return response?.status === 200;
+    // Patroni refuses a switchover to a replica that is not streaming or lags past maximum_lag_on_failover; right
+    // after bootstrap one may still be connecting (3.0.2's /replica has no replication_state filter to wait on).
+    const patroni = async (name: string) =>
+      (await fetch(`http://127.0.0.1:${cluster.member(name).apiPort}/patroni`).then((response) => response.json()).catch(() => null)) as {
+        xlog?: { location?: number; received_location?: number };
+        replication?: Array<{ application_name: string; state: string }>;
+      } | null;
+    await cluster.waitFor(`${candidate} streaming and caught up`, async () => {
+      const [primary, replica] = await Promise.all([patroni(leader), patroni(candidate)]);
+      const streaming = primary?.replication?.some((row) => row.application_name === candidate && row.state === 'streaming');
+      const position = primary?.xlog?.location;
+      const received = replica?.xlog?.received_location;
+      return Boolean(streaming) && typeof position === 'number' && typeof received === 'number' && position - received < 1_048_576;
     });
     const result = await pgwardenctl(['-c', config, 'switchover', '--leader', leader, '--candidate', candidate, '--force']);
     expect(result.code, describeRun(result)).toBe(0);
