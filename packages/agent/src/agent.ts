@@ -12,7 +12,6 @@ import type {
   HaMemory,
   HaSettings,
   Logger,
-  PeerStatus,
   PostgresObservation,
   TaskSpec,
   Timing,
@@ -33,7 +32,7 @@ import { parseHostPort } from '@pgwarden/config';
 import type { PostgresDriver } from '@pgwarden/postgres-driver';
 import { createPostgresDriver } from '@pgwarden/postgres-driver';
 import type { NodeOperations, NodeSnapshot, RestApiNode, RestApiServer } from '@pgwarden/rest-api';
-import { createRestApiHandler, fetchMemberStatus, startRestApiServer } from '@pgwarden/rest-api';
+import { createRestApiHandler, probePeers, startRestApiServer } from '@pgwarden/rest-api';
 import type { Watchdog } from '@pgwarden/watchdog';
 import { createWatchdog } from '@pgwarden/watchdog';
 import { ScriptRunner } from './callbacks.js';
@@ -255,7 +254,7 @@ async function runLoop(parts: LoopParts): Promise<void> {
     },
     waitForTask: (timeoutMs) => tasks.waitForEnd(timeoutMs),
     cancelTask: () => tasks.cancel(),
-    probeMembers: (members) => Promise.all(members.map(({ name, apiUrl }) => probePeer(name, apiUrl))),
+    probeMembers: (members) => probePeers(members, { timeoutMs: PEER_TIMEOUT_MS }),
     reload: async () => {
       await serialized(async () => {
         logger.log('info', 'reloading: applying postgres parameters and reloading postgres');
@@ -469,23 +468,7 @@ function effectHandlers(
     'pg.prePromote': () => scripts.runPrePromote(),
     'watchdog.activate': () => watchdog.activate(timing.ttl),
     'watchdog.disable': () => watchdog.disable().then(() => true),
-    'peers.probe': ({ members }) => Promise.all(members.map(({ name, apiUrl }) => probePeer(name, apiUrl))),
-  };
-}
-
-async function probePeer(name: string, apiUrl: string): Promise<PeerStatus> {
-  const answer = await fetchMemberStatus(apiUrl, { timeoutMs: PEER_TIMEOUT_MS });
-  if (!answer.reachable) return { name, reachable: false, error: answer.error };
-  const status = answer.status;
-  return {
-    name,
-    reachable: true,
-    role: status.role,
-    state: status.state,
-    walPosition: status.walPosition,
-    timeline: status.timeline,
-    tags: status.tags,
-    watchdogFailed: status.watchdogFailed,
+    'peers.probe': ({ members }) => probePeers(members, { timeoutMs: PEER_TIMEOUT_MS }),
   };
 }
 

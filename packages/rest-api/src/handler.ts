@@ -180,7 +180,7 @@ export function createRestApiHandler(options: RestApiOptions): RestApiHandler {
     if (verifyClient !== 'none' && certificateMissing) return { status: 403, reason: 'client certificate required' };
     if (options.authentication) {
       const problem = basicAuthProblem(req.headers.authorization, options.authentication);
-      if (problem) return { status: 401, reason: problem, headers: { 'www-authenticate': 'Basic realm="pgwarden"' } };
+      if (problem) return { status: 401, reason: problem, headers: { 'www-authenticate': 'Basic realm="Patroni"' } };
     }
     return null;
   };

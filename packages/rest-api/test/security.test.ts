@@ -31,7 +31,7 @@ describe('basic authentication', () => {
     await using _ = server;
     const base = server.address.url;
     const none = await send(base, 'POST', '/reload');
-    expect([none.status, none.body, none.headers['www-authenticate']]).toEqual([401, 'no auth header received', 'Basic realm="pgwarden"']);
+    expect([none.status, none.body, none.headers['www-authenticate']]).toEqual([401, 'no auth header received', 'Basic realm="Patroni"']);
     const wrong = await send(base, 'POST', '/reload', { headers: basic('admin', 'nope') });
     expect([wrong.status, wrong.body]).toEqual([401, 'not authenticated']);
     const patch = await send(base, 'PATCH', '/config', { body: { ttl: 40 }, headers: basic('admin', 'nope') });
@@ -51,7 +51,7 @@ describe('basic authentication', () => {
       expect([path, (await send(base, 'GET', path)).status]).toEqual([path, 401]);
     }
     const head = await send(base, 'HEAD', '/primary');
-    expect([head.status, head.headers['www-authenticate']]).toEqual([401, 'Basic realm="pgwarden"']);
+    expect([head.status, head.headers['www-authenticate']]).toEqual([401, 'Basic realm="Patroni"']);
     expect((await send(base, 'HEAD', '/primary', { headers: basic('admin', 's3cret') })).status).toBe(200);
     expect((await send(base, 'GET', '/liveness', { headers: basic('admin', 's3cret') })).status).toBe(200);
   });

@@ -65,7 +65,6 @@ export type DecisionReason =
   | 'paused_primary_without_lock'
   // operator commands
   | 'restart_started'
-  | 'restart_scheduled'
   | 'restart_refused'
   | 'reinitialize_refused'
   // graceful stop
