@@ -3,26 +3,12 @@
  * stopped and removed by `stop()` (or `await using`).
  */
 import { mkdtemp } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './free-port.js';
 import { startServerProcess } from './server-process.js';
 
-/** A TCP port on 127.0.0.1 that was free a moment ago. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        if (address && typeof address === 'object') resolve(address.port);
-        else reject(new Error('[testkit] could not read the port of a probe socket'));
-      });
-    });
-  });
-}
+export { freePort } from './free-port.js';
 
 export interface EtcdOptions {
   /** Path of the etcd binary; default `/usr/bin/etcd`. */

@@ -4,4 +4,4 @@ export type { MemoryDcsOptions, MemoryStore, MemoryStoreOptions } from './memory
 export { createMemoryDcs, createMemoryStore } from './memory-dcs.js';
 export type { DcsContractCase, DcsContractHarness, DcsContractOptions, DcsContractOptOut } from './dcs-contract.js';
 export { DCS_CONTRACT_CASES, describeDcsContract } from './dcs-contract.js';
-export { freePort } from './etcd.js';
+export { freePort } from './free-port.js';

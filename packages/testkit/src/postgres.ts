@@ -1,7 +1,6 @@
 /** Fixtures for tests that run a real PostgreSQL: binaries, an unprivileged OS user, owned temp dirs, free ports. */
 import { execFileSync } from 'node:child_process';
 import { chown, mkdtemp } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 
@@ -37,16 +36,4 @@ export async function makeTempDir(prefix: string): Promise<string> {
   return dir;
 }
 
-/** A TCP port on 127.0.0.1 that was free a moment ago. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => (port ? resolve(port) : reject(new Error('[testkit] no port assigned'))));
-    });
-  });
-}
+export { freePort } from './free-port.js';

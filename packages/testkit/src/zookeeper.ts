@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './etcd.js';
+import { freePort } from './free-port.js';
 import { startServerProcess } from './server-process.js';
 
 export interface ZooKeeperOptions {
