@@ -135,7 +135,8 @@ export function createEtcdDcs(options: EtcdDcsOptions): Dcs {
   let retryTimeoutMs = options.retryTimeout * 1_000;
   let lease: { readonly id: string; readonly ttl: number } | null = null;
   /** The last keep-alive that succeeded (or the grant), timed from when it was sent. */
-  let lastKeepalive: { readonly id: string; readonly at: number } | null = null;
+  /** The last keep-alive (or grant) of this member's lease, with the store revision etcd reported in its answer. */
+  let lastKeepalive: { readonly id: string; readonly at: number; readonly revision: bigint } | null = null;
   let refreshing: Promise<string> | null = null;
   let closed = false;
   /** Aborted by close(): every wait in progress ends. */
@@ -371,18 +372,18 @@ export function createEtcdDcs(options: EtcdDcsOptions): Dcs {
 
   // ---- the lease ----
 
-  /** Sends one keep-alive for `id`; false when etcd no longer knows the lease. */
-  async function keepaliveOnce(id: string, callOptions: CallOptions): Promise<boolean> {
+  /** Sends one keep-alive for `id`; the store's revision at that moment, or null when etcd no longer knows the lease. */
+  async function keepaliveOnce(id: string, callOptions: CallOptions): Promise<bigint | null> {
     const stream = await client.leaseClient.leaseKeepAlive(callOptions);
     try {
-      return await new Promise<boolean>((resolve, reject) => {
-        stream.on('data', (response) => resolve(Number(response.TTL) > 0));
+      return await new Promise<bigint | null>((resolve, reject) => {
+        stream.on('data', (response) => resolve(Number(response.TTL) > 0 ? BigInt(response.header.revision) : null));
         stream.on('error', (error: Error) => reject(castGrpcError(error)));
         stream.on('end', () => reject(new DcsUnreachableError(COMPONENT, 'lease keep-alive stream ended')));
         stream.write({ ID: id });
       });
     } catch (error) {
-      if (error instanceof EtcdLeaseInvalidError) return false;
+      if (error instanceof EtcdLeaseInvalidError) return null;
       throw error;
     } finally {
       stream.end();
@@ -410,8 +411,9 @@ export function createEtcdDcs(options: EtcdDcsOptions): Dcs {
     if (lease && lease.ttl === ttl) {
       if (keptAliveJustNow(lease.id)) return lease.id;
       const sentAt = Date.now();
-      if (await keepaliveOnce(lease.id, callOptions)) {
-        lastKeepalive = { id: lease.id, at: sentAt };
+      const revision = await keepaliveOnce(lease.id, callOptions);
+      if (revision !== null) {
+        lastKeepalive = { id: lease.id, at: sentAt, revision };
         return lease.id;
       }
     }
@@ -419,9 +421,21 @@ export function createEtcdDcs(options: EtcdDcsOptions): Dcs {
     const sentAt = Date.now();
     const granted = await client.leaseClient.leaseGrant({ TTL: ttl, ID: 0 }, callOptions);
     lease = { id: granted.ID, ttl };
-    lastKeepalive = { id: granted.ID, at: sentAt };
+    lastKeepalive = { id: granted.ID, at: sentAt, revision: BigInt(granted.header.revision) };
     logger.log('debug', 'granted a lease', { lease: granted.ID, ttl });
     return granted.ID;
+  }
+
+  /**
+   * The keep-alive just sent answered with the store's revision; a live watch-fed cache that has reached that
+   * revision is as good as a read made at the keep-alive. When it shows the leader key ours and bound to the lease
+   * just kept alive, the lock is renewed without a transaction (one request per cycle fewer than reading it back).
+   */
+  function cacheVouchesForLeader(leaseId: string): boolean {
+    if (!lastKeepalive || lastKeepalive.id !== leaseId || !cacheUsable()) return false;
+    if (cache.revision < lastKeepalive.revision || cache.revision < writtenUpTo(session)) return false;
+    const stored = cache.get(leaderKeyText);
+    return stored !== undefined && stored.lease === leaseId && stored.value.toString('utf8') === name;
   }
 
   // ---- writes ----
@@ -596,6 +610,7 @@ export function createEtcdDcs(options: EtcdDcsOptions): Dcs {
     renewLeader() {
       return call('renewLeader', async (callOptions) => {
         const leaseId = await refreshLease(callOptions);
+        if (cacheVouchesForLeader(leaseId)) return true;
         const response = await txn([holds(leaderKey, name)], [{ request_range: { key: leaderKey } }], [], callOptions);
         const current = response.succeeded ? response.responses[0]?.response_range?.kvs[0] : undefined;
         if (!current) {

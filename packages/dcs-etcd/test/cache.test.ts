@@ -182,13 +182,23 @@ describe('the watch-fed cache', () => {
     await alpha.loadCluster();
     expect(await alpha.touchMember(member(5432))).toBe(true);
     expect(await alpha.renewLeader()).toBe(true);
-    // One keep-alive shared by both, the lock's transaction, no member write, no read.
-    expect(since(before, await rpcs())).toEqual({ LeaseKeepAlive: 1, Txn: 1 });
+    // One keep-alive shared by both; the cache, current to the keep-alive's revision, vouches for the lock.
+    expect(since(before, await rpcs())).toEqual({ LeaseKeepAlive: 1 });
 
     const changed = { ...member(5432), state: 'stopped' };
     expect(await alpha.touchMember(changed)).toBe(true);
     expect(await raw.get(`${alpha.clusterPrefix}members/alpha`).string()).toBe(JSON.stringify(changed));
     expect((await alpha.loadCluster()).members[0]?.data).toEqual(changed);
+  });
+
+  it('does not renew a lock whose key was deleted just before, even from a warm cache', async () => {
+    await using alpha = createEtcdDcs({ ...identity('alpha'), hosts: [etcd.endpoint] });
+    expect(await alpha.acquireLeader()).toBe(true);
+    await warm(alpha);
+    await sleep(1_000); // the renewal sends its own keep-alive
+    await raw.delete().key(`${alpha.clusterPrefix}leader`);
+    expect(await alpha.renewLeader()).toBe(false);
+    expect((await alpha.loadCluster()).leader).toBeNull();
   });
 
   it('opens no watch for a one-shot reader', async () => {
