@@ -312,10 +312,13 @@ async function runLoop(parts: LoopParts): Promise<void> {
       }),
     ];
     // After a failed cycle the last view is stale: a watch on it would fire at once and spin.
+    // Without a leader the watch waits for one to appear (a member waiting for the bootstrap, or out of the race).
     const cluster = afterFailure ? null : last?.cluster;
-    if (cluster?.leader && !last?.holdsLock) {
+    if (cluster && !last?.holdsLock) {
       waiters.push(
-        dcs.watchLeader(cluster.leader.version, sleepMs, waitController.signal).catch(() => clock.sleep(sleepMs, waitController.signal).catch(() => undefined)),
+        dcs
+          .watchLeader(cluster.leader?.version ?? null, sleepMs, waitController.signal)
+          .catch(() => clock.sleep(sleepMs, waitController.signal).catch(() => undefined)),
       );
     }
     try {

@@ -465,6 +465,8 @@ function* afterTask(ctx: Context, task: Exclude<TaskState, { state: 'running' }>
         decision: decision('bootstrap_succeeded', `initialized a new cluster (system identifier ${pg.systemId ?? 'unknown'})`),
         memory: { lockValidUntil: ctx.now + ctx.dynamic.timing.ttl * 1000, rewindArmed: false },
         role: 'primary',
+        // The next cycle, as leader, creates the slots of the members already waiting to clone.
+        wakeSoon: true,
       };
     }
     return {
