@@ -79,10 +79,26 @@ export const CLOCK_TICKS = (() => {
 
 export interface ProcSample {
   readonly rssKb: number;
+  /**
+   * Unique set size: the pages only this process maps (Private_Clean + Private_Dirty). RSS also counts the
+   * interpreter's or runtime's binary pages that every process running it shares; USS is what one more agent costs.
+   */
+  readonly ussKb: number | null;
   readonly vmSizeKb: number;
   readonly threads: number;
   /** utime + stime, in clock ticks. */
   readonly cpuTicks: number;
+}
+
+function uniqueSetKb(pid: number): number | null {
+  try {
+    const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+    const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(rollup)?.[1] ?? NaN);
+    const uss = field('Private_Clean') + field('Private_Dirty');
+    return Number.isFinite(uss) ? uss : null;
+  } catch {
+    return null;
+  }
 }
 
 export function sampleProcess(pid: number): ProcSample | null {
@@ -94,7 +110,7 @@ export function sampleProcess(pid: number): ProcSample | null {
     const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const utime = Number(rest[11]);
     const stime = Number(rest[12]);
-    return { rssKb: field('VmRSS'), vmSizeKb: field('VmSize'), threads: field('Threads'), cpuTicks: utime + stime };
+    return { rssKb: field('VmRSS'), ussKb: uniqueSetKb(pid), vmSizeKb: field('VmSize'), threads: field('Threads'), cpuTicks: utime + stime };
   } catch {
     return null;
   }

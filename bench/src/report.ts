@@ -92,6 +92,7 @@ export function buildRows(results: Results): Row[] {
   const steadyMinutes = results.options.steadyMinutes;
   add('agent RSS after start (MB, largest member)', primary, (r) => maxOf(r.steady?.rssAfterStartMb), 1);
   add(`agent RSS after ${steadyMinutes} min steady, health check every 1 s (MB, largest member)`, primary, (r) => maxOf(r.steady?.rssAfterSteadyMb), 1);
+  add(`agent USS (private memory) after ${steadyMinutes} min steady (MB, largest member)`, primary, (r) => maxOf(r.steady?.ussAfterSteadyMb), 1);
   add(`agent CPU seconds per 60 s idle (mean of members, measured over ${results.options.cpuWindowSeconds} s)`, primary, (r) => meanOf(r.steady?.cpuSecondsPer60s), 3);
   add('agent threads (largest member)', primary, (r) => maxOf(r.steady?.threads), 0);
   add(`DCS load: etcd requests per member per minute ${p}`, primary, (r) => r.steady?.dcsRequestsPerMemberPerMinute, 1);

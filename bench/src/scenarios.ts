@@ -30,6 +30,8 @@ export async function measureBootstrap(cluster: BenchCluster): Promise<{ seconds
 export interface SteadyResult {
   readonly rssAfterStartMb: Record<string, number>;
   readonly rssAfterSteadyMb: Record<string, number>;
+  /** Unique set size (pages no other process maps) at the end of the steady window. */
+  readonly ussAfterSteadyMb: Record<string, number>;
   readonly threads: Record<string, number>;
   readonly cpuSecondsPer60s: Record<string, number>;
   readonly cpuWindowSeconds: number;
@@ -75,6 +77,7 @@ export async function measureSteady(cluster: BenchCluster, steadyMinutes: number
   return {
     rssAfterStartMb: per((name) => (first[name] ? mb(first[name].rssKb) : null)),
     rssAfterSteadyMb: per((name) => (last[name] ? mb(last[name].rssKb) : null)),
+    ussAfterSteadyMb: per((name) => (last[name]?.ussKb != null ? mb(last[name].ussKb) : null)),
     threads: per((name) => last[name]?.threads ?? null),
     cpuSecondsPer60s: per((name) => {
       const a = first[name];
