@@ -13,7 +13,7 @@ export function selectDcs(config: PgwardenConfig): DcsSelection {
   for (const kind of DCS_KINDS) {
     const settings = config[kind];
     // `config[kind]` is typed per kind; TypeScript cannot correlate the two through the loop variable.
-    if (settings) return { kind, settings } as DcsSelection;
+    if (settings) return { kind, settings };
   }
   throw new TypeError('configuration has no DCS section (was it validated?)');
 }

@@ -101,5 +101,5 @@ export function toDynamicConfigWithWarnings(
 ): { config: DynamicConfig; warnings: readonly string[] } {
   const dynamic: ConfigRecord = structuredClone(config.bootstrap.dcs);
   const warnings = applyTiming(dynamic, options);
-  return { config: (options.fillDefaults === true ? mergeDefaults(dynamic) : dynamic) as DynamicConfig, warnings };
+  return { config: (options.fillDefaults === true ? mergeDefaults(dynamic) : dynamic), warnings };
 }

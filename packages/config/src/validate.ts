@@ -988,5 +988,5 @@ export function validateDcsSections(raw: unknown, source: string): DcsSections {
   if (root) checkDcs(c, root, out);
   const [first, ...rest] = c.issues;
   if (first) throw new ConfigError([first, ...rest]);
-  return out as DcsSections;
+  return out;
 }

@@ -1,5 +1,5 @@
 import { LineCounter, parseDocument } from 'yaml';
-import type { ScalarTag, Tags } from 'yaml';
+import type { Tags } from 'yaml';
 import { ConfigError } from './errors.js';
 import type { ConfigIssue, ConfigWarning } from './errors.js';
 
@@ -11,7 +11,7 @@ const PYYAML_FALSE = /^(?:[Nn]o|NO|[Ff]alse|FALSE|[Oo]ff|OFF)$/;
 function pyyamlBooleans(tags: Tags): Tags {
   return tags.map((tag) => {
     if (typeof tag !== 'object' || tag.tag !== BOOL_TAG || !('test' in tag) || !tag.test) return tag;
-    const scalar = tag as ScalarTag;
+    const scalar = tag;
     const isTrue = scalar.test?.test('true') === true;
     return { ...scalar, test: isTrue ? PYYAML_TRUE : PYYAML_FALSE };
   });

@@ -71,7 +71,7 @@ export function decodeMember(name: string, raw: RawValue): Member {
   } else {
     const parsed = parseJson(raw.value);
     if (!isObject(parsed)) fail('member value is not a JSON object');
-    data = parsed as MemberData;
+    data = parsed;
   }
   return { name, version: raw.version, data };
 }

@@ -42,8 +42,8 @@ describe('formatMembers', () => {
       ],
     };
     const lines = formatMembers(withTags, { name: 'batman', initialize: '1', fmt: 'pretty' }).split('\n');
-    expect(lines[1]).toMatch(/\| Lag \| Pending restart \| Tags             \|$/);
-    expect(lines[3]).toMatch(/\| \*               \| clonefrom: true  \|$/);
+    expect(lines[1]).toMatch(/\| Lag \| Pending restart \| Tags {13}\|$/);
+    expect(lines[3]).toMatch(/\| \* {15}\| clonefrom: true {2}\|$/);
     expect(lines[4]).toMatch(/^\| {8}\|.*\| {17}\| nofailover: true \|$/);
     expect(lines[5]).toMatch(/^\+-/);
     expect(lines[6]).toMatch(/^\| pg1 /);

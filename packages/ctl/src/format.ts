@@ -18,7 +18,8 @@ export function pyStr(value: unknown): string {
   if (typeof value === 'string') return value;
   if (value instanceof Date) return value.toISOString();
   if (typeof value === 'object') return pyJson(value);
-  return String(value);
+  if (typeof value === 'number' || typeof value === 'bigint') return value.toString();
+  return pyJson(value);
 }
 
 /** `json.dumps` with its default separators (`", "`, `": "`) and ASCII escapes. */

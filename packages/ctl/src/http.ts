@@ -1,6 +1,7 @@
 /** Requests to members' REST APIs: basic auth and TLS from the `ctl` (or `restapi`) section. */
 import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { CtlHttpSettings } from './settings.js';
 
@@ -51,7 +52,7 @@ export function createHttpClient(settings: CtlHttpSettings): CtlHttpClient {
       const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
       return new Promise<HttpResponse>((resolve, reject) => {
         const options = { method, headers, signal: combined };
-        const onResponse = (response: import('node:http').IncomingMessage) => {
+        const onResponse = (response: IncomingMessage) => {
           const chunks: Buffer[] = [];
           response.on('data', (chunk: Buffer) => chunks.push(chunk));
           response.on('end', () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));

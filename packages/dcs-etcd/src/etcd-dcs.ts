@@ -210,7 +210,7 @@ export function createEtcdDcs(options: EtcdDcsOptions): Dcs {
           if (translated instanceof DcsUnreachableError) dropWatch();
           throw translated;
         }
-        logger.log('debug', 'etcd request failed, retrying', { operation, attempt, error: (error as Error).message });
+        logger.log('debug', 'etcd request failed, retrying', { operation, attempt, error: error.message });
         await new Promise((resolve) => setTimeout(resolve, backoff));
       }
     }

@@ -3,7 +3,10 @@ import type { Cluster, SyncState } from '@pgwarden/core';
 /** Patroni's boolean reading of config values and tags: on/true/yes/1 (any case); everything else is not true. */
 export function isTrue(value: unknown): boolean {
   if (value === null || value === undefined) return false;
-  const text = String(value).toLowerCase();
+  if (typeof value === 'boolean') return value;
+  if (typeof value === 'number') return value === 1;
+  if (typeof value !== 'string') return false;
+  const text = value.toLowerCase();
   return text === 'on' || text === 'true' || text === 'yes' || text === '1';
 }
 

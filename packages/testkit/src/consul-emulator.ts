@@ -92,12 +92,12 @@ const realClock: Clock = {
   sleep: (ms, signal) =>
     new Promise<void>((resolve, reject) => {
       if (signal?.aborted) {
-        reject(signal.reason);
+        reject(signal.reason as Error);
         return;
       }
       const onAbort = (): void => {
         clearTimeout(timer);
-        reject(signal?.reason);
+        reject(signal?.reason as Error);
       };
       const timer = setTimeout(() => {
         signal?.removeEventListener('abort', onAbort);
@@ -207,7 +207,7 @@ export class ConsulState {
     }
     const behavior = body['Behavior'] ?? 'release';
     if (behavior !== 'release' && behavior !== 'delete' && behavior !== '') {
-      throw new ConsulApiError(400, `Invalid Behavior setting '${String(behavior)}'`);
+      throw new ConsulApiError(400, `Invalid Behavior setting ${JSON.stringify(behavior)}`);
     }
     const checks = Array.isArray(body['Checks'])
       ? body['Checks'].map(String)
@@ -488,7 +488,7 @@ export interface ConsulEmulator extends AsyncDisposable {
 
 function send(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const json = body !== undefined && typeof body !== 'string';
-  const text = body === undefined ? '' : json ? JSON.stringify(body) : (body as string);
+  const text = body === undefined ? '' : json ? JSON.stringify(body) : (body);
   response.writeHead(status, {
     'Content-Type': json ? 'application/json' : 'text/plain; charset=utf-8',
     'Content-Length': Buffer.byteLength(text),
@@ -575,7 +575,7 @@ function parseService(body: Record<string, unknown>): EmulatedService {
     for (const [key, value] of Object.entries(body['Meta'] as Record<string, unknown>)) meta[key] = String(value);
   }
   const checks: Record<string, unknown>[] = [];
-  for (const check of [body['Check'], ...(Array.isArray(body['Checks']) ? body['Checks'] : [])]) {
+  for (const check of [body['Check'], ...(Array.isArray(body['Checks']) ? (body['Checks'] as unknown[]) : [])]) {
     if (!check || typeof check !== 'object') continue;
     const definition = check as Record<string, unknown>;
     const kinds = ['HTTP', 'TCP', 'GRPC', 'TTL', 'Args', 'H2PING', 'UDP'].filter((kind) => definition[kind] !== undefined);

@@ -44,12 +44,12 @@ export function createTestClock(start = 0): TestClock {
     sleep(ms, signal) {
       return new Promise<void>((resolve, reject) => {
         if (signal?.aborted) {
-          reject(signal.reason);
+          reject(signal.reason as Error);
           return;
         }
         const onAbort = (): void => {
           sleepers.delete(sleeper);
-          reject(signal?.reason);
+          reject(signal?.reason as Error);
         };
         const sleeper: Sleeper = {
           due: now + Math.max(0, ms),
