@@ -12,14 +12,14 @@ import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
 import type { EtcdFixture } from '@pgwarden/testkit/etcd';
 import { startEtcd } from '@pgwarden/testkit/etcd';
-import { freePort, makeTempDir, postgresBinDir, unprivilegedUser } from '@pgwarden/testkit/postgres';
+import { freePort, makeTempDir, memberConfigYaml, TEST_SUPERUSER, unprivilegedUser } from '@pgwarden/testkit/postgres';
 import { killQuietly, postmasterPid, spawnTracked, trackDataDir, trackTempRoot, waitExit } from './proc.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../../..');
 export const AGENT_BIN = join(REPO_ROOT, 'packages/agent/bin/pgwarden.js');
 export const PATRONI_BIN = '/usr/bin/patroni';
 export const LOG_DIR = join(REPO_ROOT, 'bench/results/logs');
-const SUPERUSER = { username: 'postgres', password: 'superpass' };
+const SUPERUSER = TEST_SUPERUSER;
 
 export type Implementation = 'pgwarden' | 'patroni';
 
@@ -341,56 +341,16 @@ function cleanEnv(): Record<string, string> {
 }
 
 function memberYaml(cluster: BenchCluster, member: Member): string {
-  const { profile } = cluster.options;
-  return `scope: ${cluster.scope}
-namespace: /service
-name: ${member.name}
-
-restapi:
-  listen: 127.0.0.1:${member.apiPort}
-  connect_address: 127.0.0.1:${member.apiPort}
-
-etcd3:
-  hosts: ${cluster.etcd.endpoint}
-
-bootstrap:
-  dcs:
-    ttl: ${profile.ttl}
-    loop_wait: ${profile.loopWait}
-    retry_timeout: ${profile.retryTimeout}
-    maximum_lag_on_failover: 1048576
-    postgresql:
-      use_pg_rewind: true
-      parameters:
-        max_connections: 50
-        shared_buffers: 32MB
-  initdb:
-    - encoding: UTF8
-    - data-checksums
-
-postgresql:
-  listen: 127.0.0.1:${member.pgPort}
-  connect_address: 127.0.0.1:${member.pgPort}
-  data_dir: ${member.dataDir}
-  bin_dir: ${postgresBinDir()}
-  pgpass: ${join(member.dir, 'pgpass')}
-  authentication:
-    superuser:
-      username: ${SUPERUSER.username}
-      password: ${SUPERUSER.password}
-    replication:
-      username: replicator
-      password: replpass
-    rewind:
-      username: rewinder
-      password: rewindpass
-  parameters:
-    unix_socket_directories: '${member.dir}'
-  pg_hba:
-    - local all all trust
-    - host all all 127.0.0.1/32 scram-sha-256
-    - host replication replicator 127.0.0.1/32 scram-sha-256
-`;
+  return memberConfigYaml({
+    scope: cluster.scope,
+    name: member.name,
+    apiPort: member.apiPort,
+    pgPort: member.pgPort,
+    dir: member.dir,
+    dataDir: member.dataDir,
+    dcsYaml: `etcd3:\n  hosts: ${cluster.etcd.endpoint}\n`,
+    timing: cluster.options.profile,
+  });
 }
 
 export function patroniVersion(): string | null {

@@ -37,3 +37,5 @@ export async function makeTempDir(prefix: string): Promise<string> {
 }
 
 export { freePort } from './free-port.js';
+export type { MemberConfigOptions } from './member-config.js';
+export { memberConfigYaml, TEST_SUPERUSER } from './member-config.js';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { EtcdFixture } from '@pgwarden/testkit/etcd';
 import { startEtcd } from '@pgwarden/testkit/etcd';
-import { freePort, makeTempDir, postgresBinDir, unprivilegedUser } from '@pgwarden/testkit/postgres';
+import { freePort, makeTempDir, memberConfigYaml, unprivilegedUser } from '@pgwarden/testkit/postgres';
 import { cleanEnv } from './run.js';
 
 export const PATRONI_BIN = '/usr/bin/patroni';
@@ -54,54 +54,18 @@ export class PatroniCluster {
 
   // Patroni 3.0.2 enforces ttl >= 20; loop_wait + 2 * retry_timeout <= ttl.
   private yaml(member: PatroniMember): string {
-    return `scope: ${this.scope}
-namespace: /service
-name: ${member.name}
-log:
-  level: INFO
-restapi:
-  listen: 127.0.0.1:${member.apiPort}
-  connect_address: 127.0.0.1:${member.apiPort}
-etcd3:
-  hosts: ${this.etcd.endpoint}
-bootstrap:
-  dcs:
-    ttl: 20
-    loop_wait: 2
-    retry_timeout: 3
-    maximum_lag_on_failover: 1048576
-    postgresql:
-      use_pg_rewind: true
-      parameters:
-        max_connections: 50
-        shared_buffers: 32MB
-  initdb:
-    - encoding: UTF8
-    - data-checksums
-postgresql:
-  listen: 127.0.0.1:${member.pgPort}
-  connect_address: 127.0.0.1:${member.pgPort}
-  data_dir: ${join(member.dir, 'data')}
-  bin_dir: ${postgresBinDir()}
-  pgpass: ${join(member.dir, 'pgpass')}
-  authentication:
-    superuser:
-      username: postgres
-      password: superpass
-    replication:
-      username: replicator
-      password: replpass
-    rewind:
-      username: rewinder
-      password: rewindpass
-  parameters:
-    unix_socket_directories: '${member.dir}'
-  pg_hba:
-    - local all all trust
-    - host all all 127.0.0.1/32 scram-sha-256
-    - host replication replicator 127.0.0.1/32 scram-sha-256
-`;
+    return memberConfigYaml({
+      scope: this.scope,
+      name: member.name,
+      apiPort: member.apiPort,
+      pgPort: member.pgPort,
+      dir: member.dir,
+      dcsYaml: `etcd3:\n  hosts: ${this.etcd.endpoint}\n`,
+      timing: { ttl: 20, loopWait: 2, retryTimeout: 3 },
+      logYaml: 'log:\n  level: INFO\n',
+    });
   }
+
 
   member(name: string): PatroniMember {
     const member = this.members.find((candidate) => candidate.name === name);
