@@ -58,6 +58,8 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/switch-exhaustiveness-check': ['error', { considerDefaultExhaustiveForUnions: true }],
       '@typescript-eslint/no-floating-promises': 'error',
+      // A `let` assigned once, after closures that read it were created, cannot be a `const`.
+      'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
       // Implementations of async contracts (Dcs, handlers) stay `async` without awaiting, so a throw is a rejection.
       '@typescript-eslint/require-await': 'off',
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'separate-type-imports' }],

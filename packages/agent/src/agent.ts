@@ -9,6 +9,7 @@ import type {
   CycleResult,
   Dcs,
   EffectHandlers,
+  FailsafeContact,
   HaMemory,
   HaSettings,
   Logger,
@@ -22,17 +23,24 @@ import {
   PATRONI_COMPAT_VERSION,
   PGWARDEN_VERSION,
   PgwardenError,
+  answerFailsafePost,
   childLogger,
+  failsafeActive,
+  failsafeModeEnabled,
   haCycle,
   interpret,
+  needsHotStandbyFeedback,
+  primaryStopKillAfter,
   shutdownSequence,
+  slotSettings,
+  standbyClusterOf,
 } from '@pgwarden/core';
 import type { PgwardenConfig } from '@pgwarden/config';
 import { parseHostPort } from '@pgwarden/config';
 import type { PostgresDriver } from '@pgwarden/postgres-driver';
 import { createPostgresDriver } from '@pgwarden/postgres-driver';
 import type { NodeOperations, NodeSnapshot, RestApiNode, RestApiServer } from '@pgwarden/rest-api';
-import { createRestApiHandler, probePeers, startRestApiServer } from '@pgwarden/rest-api';
+import { createRestApiHandler, postFailsafe, probePeers, startRestApiServer } from '@pgwarden/rest-api';
 import type { Watchdog } from '@pgwarden/watchdog';
 import { createWatchdog } from '@pgwarden/watchdog';
 import { ScriptRunner } from './callbacks.js';
@@ -60,7 +68,7 @@ const DCS_RETRY_AT_START_MS = 5000;
 
 /** Runs until `deps.signal` aborts; resolves after the graceful stop. Throws only for problems at start-up. */
 export async function runAgent(config: PgwardenConfig, deps: AgentDeps): Promise<void> {
-  const { clock, logger, signal } = deps;
+  const { logger } = deps;
   const env = deps.env ?? process.env;
   const settings = haSettings(config, env);
   const timing = initialTiming(config, env);
@@ -94,7 +102,6 @@ export async function runAgent(config: PgwardenConfig, deps: AgentDeps): Promise
     owned.push(resource);
     return resource;
   }
-
 }
 
 interface LoopParts {
@@ -115,6 +122,8 @@ async function runLoop(parts: LoopParts): Promise<void> {
 
   let memory: HaMemory = INITIAL_MEMORY;
   let last: CycleResult | null = null;
+  // The last POST /failsafe this member accepted: a primary without the store is alive (failsafe mode).
+  let failsafeContact: FailsafeContact | null = null;
   const startedAt = clock.now();
   let lastCycleAt: number | null = startedAt;
   let appliedParameters = JSON.stringify(mergedParameters(config.bootstrap.dcs.postgresql?.parameters ?? {}, config));
@@ -169,13 +178,21 @@ async function runLoop(parts: LoopParts): Promise<void> {
         pgwardenVersion: PGWARDEN_VERSION,
         state: last?.state ?? 'unknown',
         // What PostgreSQL runs as now, like Patroni's /patroni; the cycle's role when it does not answer.
-        role: currentPostgres?.running && currentPostgres.role ? currentPostgres.role : (last?.role ?? 'uninitialized'),
+        // The standby leader runs in recovery: the cycle's role tells it apart from a replica.
+        role:
+          currentPostgres?.running && currentPostgres.role
+            ? currentPostgres.role === 'replica' && last?.role === 'standby_leader'
+              ? 'standby_leader'
+              : currentPostgres.role
+            : (last?.role ?? 'uninitialized'),
         postgres: currentPostgres,
         holdsValidLock: memory.lockValidUntil !== null && memory.lockValidUntil > now,
-        isStandbyCluster: false,
+        isStandbyCluster: standbyClusterOf(cluster?.config?.data ?? memory.configData) !== null,
         clusterUnlocked: cluster !== null && cluster.leader === null,
         paused: last?.dynamic.pause ?? false,
-        failsafeActive: false,
+        // A primary kept running by its members, or a replica such a primary asked less than ttl ago.
+        failsafeActive:
+          failsafeActive(memory.failsafeActiveSince ?? null, now, timing.ttl) || failsafeActive(failsafeContact?.receivedAt ?? null, now, timing.ttl),
         dcsLastSeen: memory.lastDcsContact === null ? null : Math.floor(memory.lastDcsContact / 1000),
         lastCycleAt,
         now,
@@ -201,7 +218,9 @@ async function runLoop(parts: LoopParts): Promise<void> {
     dcs: dcs.kind,
   });
 
-  const handlers = effectHandlers(dcs, postgres, tasks, scripts, watchdog, timing);
+  const auth = config.restapi.authentication;
+  const peerHeaders = auth ? { authorization: `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}` } : {};
+  const handlers = effectHandlers(dcs, postgres, tasks, scripts, watchdog, timing, peerHeaders);
   let wake: (() => void) | null = null;
   tasks.onFinish(() => wake?.());
   let lastWarnings = '';
@@ -217,7 +236,7 @@ async function runLoop(parts: LoopParts): Promise<void> {
   async function cycle(command: Command | null): Promise<CycleResult> {
     const cycleStart = clock.now();
     const result = await interpret(
-      haCycle({ settings, memory, now: cycleStart, task: tasks.take(), command, watchdog: { running: watchdog.isRunning, healthy: watchdog.isHealthy } }),
+      haCycle({ settings, memory, now: cycleStart, task: tasks.take(), command, watchdog: { running: watchdog.isRunning, healthy: watchdog.isHealthy }, failsafeContact }),
       handlers,
     );
     memory = result.memory;
@@ -235,7 +254,7 @@ async function runLoop(parts: LoopParts): Promise<void> {
     const warnings = result.dynamic.warnings.join('\n');
     if (warnings && warnings !== lastWarnings) for (const warning of result.dynamic.warnings) logger.log('warn', warning);
     lastWarnings = warnings;
-    const wanted = JSON.stringify(mergedParameters(result.dynamic.parameters, config));
+    const wanted = JSON.stringify(withSlotParameters(mergedParameters(result.dynamic.parameters, config), result, config));
     if (wanted !== appliedParameters && result.postgres.dataDirectory === 'initialized' && !tasks.runningKind()) {
       appliedParameters = wanted;
       await applyParameters(postgres, JSON.parse(wanted) as Record<string, string | number | boolean>, logger);
@@ -267,6 +286,12 @@ async function runLoop(parts: LoopParts): Promise<void> {
     },
     wakeUp: () => wake?.(),
     now: () => clock.now(),
+    failsafeModeEnabled: () => failsafeModeEnabled(memory.configData ?? settings.bootstrapDynamicConfig),
+    acceptFailsafe: (payload) => {
+      const answer = answerFailsafePost(node.snapshot().postgres);
+      if (answer.accepted) failsafeContact = { payload, receivedAt: clock.now() };
+      return answer;
+    },
   };
   const onReload = () => void operations?.reload();
   deps.reloadSignal?.addEventListener('reload', onReload);
@@ -290,8 +315,18 @@ async function runLoop(parts: LoopParts): Promise<void> {
   const paused = finalResult?.dynamic.pause ?? false;
   logger.log('info', paused ? 'stopping while paused: postgres and the leader lock stay as they are' : 'stopping: shutting down postgres, then releasing the leader lock');
   await tasks.cancel();
+  const stopKillAfter = finalResult ? primaryStopKillAfter(finalResult.dynamic) : undefined;
   const stopDecision = await serialized(() =>
-    interpret(shutdownSequence({ memory, now: clock.now(), paused, watchdogRunning: watchdog.isRunning }), handlers),
+    interpret(
+      shutdownSequence({
+        memory,
+        now: clock.now(),
+        paused,
+        watchdogRunning: watchdog.isRunning,
+        ...(stopKillAfter === undefined ? {} : { primaryStopKillAfter: stopKillAfter }),
+      }),
+      handlers,
+    ),
   ).catch(
     (error: unknown) => ({ message: `graceful stop failed: ${describe(error)}` }),
   );
@@ -374,6 +409,22 @@ function restApiServing(config: PgwardenConfig, node: RestApiNode, logger: Logge
   };
 }
 
+/**
+ * Permanent logical slots on replicas need hot_standby_feedback: through it the primary keeps the catalog rows
+ * their decoding needs. Forced on where ha/slots.ts says so, as Patroni does.
+ */
+function withSlotParameters(
+  parameters: Record<string, string | number | boolean>,
+  result: CycleResult,
+  config: PgwardenConfig,
+): Record<string, string | number | boolean> {
+  const data = result.cluster?.config?.data ?? result.memory.configData;
+  if (!data) return parameters;
+  const tags = (config.tags ?? {}) as Record<string, unknown>;
+  if (!needsHotStandbyFeedback(result.cluster, config.name, tags, slotSettings(data))) return parameters;
+  return { ...parameters, hot_standby_feedback: 'on' };
+}
+
 /** Each cycle's one line: who holds the lock, who I am, and what was decided and why. */
 function logCycle(logger: Logger, name: string, result: CycleResult): void {
   const level = result.decision.reason.includes('failed') || result.decision.reason === 'system_id_mismatch' ? 'warn' : 'info';
@@ -427,6 +478,7 @@ function effectHandlers(
   scripts: ScriptRunner,
   watchdog: Watchdog,
   initial: Timing,
+  peerHeaders: Readonly<Record<string, string>>,
 ): EffectHandlers & { setTiming(timing: Timing): void } {
   let timing = initial;
   const attempt = async <T>(operation: () => Promise<T>) => {
@@ -443,9 +495,9 @@ function effectHandlers(
     },
     'pg.observe': () => postgres.observe(),
     'pg.promote': () => postgres.promote({ timeout: Math.max(timing.loopWait, 10) }).catch(() => false),
-    'pg.stop': ({ mode }) => postgres.stop({ mode }).catch(() => false),
+    'pg.stop': ({ mode, killAfter }) => postgres.stop(killAfter === undefined ? { mode } : { mode, timeout: killAfter, killAfterTimeout: true }).catch(() => false),
     'pg.follow': ({ upstream }) => orNull(() => postgres.follow(upstream)),
-    'pg.syncSlots': async ({ names }) => (await orNull(() => postgres.syncReplicationSlots(names).then(() => true))) ?? false,
+    'pg.changeSlots': ({ changes }) => orNull(() => postgres.changeReplicationSlots(changes)),
     'pg.timelineHistory': ({ timeline }) => orNull(() => postgres.readTimelineHistory(timeline)),
     'dcs.load': () => attempt(() => dcs.loadCluster()),
     'dcs.acquireLeader': () => attempt(() => dcs.acquireLeader()),
@@ -472,6 +524,12 @@ function effectHandlers(
     'watchdog.activate': () => watchdog.activate(timing.ttl),
     'watchdog.disable': () => watchdog.disable().then(() => true),
     'peers.probe': ({ members }) => probePeers(members, { timeoutMs: PEER_TIMEOUT_MS }),
+    'peers.failsafe': ({ members, payload }) => postFailsafe(members, payload, { timeoutMs: PEER_TIMEOUT_MS, headers: peerHeaders }),
+    'dcs.writeFailsafe': ({ members }) => attempt(() => dcs.writeFailsafe(members)),
+    'watchdog.keepalive': async () => {
+      if (watchdog.isRunning) await watchdog.keepalive();
+      return true;
+    },
   };
 }
 
@@ -518,6 +576,13 @@ async function runTask(spec: TaskSpec, postgres: PostgresDriver, logger: Logger,
       }
       return startReplica(spec.source, 60);
     case 'restart':
+      if (spec.installSlots) {
+        const { source, slots } = spec.installSlots;
+        progress(`copying logical slots ${slots.map((slot) => slot.name).join(', ')} from ${source.name}`);
+        const copied = await postgres.copyLogicalSlots(source, slots, { upstream: spec.upstream, timeout: spec.timeout, signal });
+        progress(copied.length ? `copied logical slots ${copied.join(', ')}` : 'no logical slot to copy yet on the primary');
+        return;
+      }
       progress(`restarting postgres as ${spec.role}`);
       if (!(await postgres.restart({ role: spec.role, upstream: spec.upstream, timeout: spec.timeout, signal }))) {
         throw new Error(`postgres did not accept connections within ${spec.timeout}s after the restart`);

@@ -101,6 +101,14 @@ export function normalizeTiming(
   return { timing: { ttl, loopWait, retryTimeout }, warnings };
 }
 
+/**
+ * Seconds a demoting primary may take to stop before its postmaster is killed: primary_stop_timeout, which
+ * Patroni applies in synchronous mode only (a hung walsender must not keep a switchover waiting for ever).
+ */
+export function primaryStopKillAfter(dynamic: DynamicConfig): number | undefined {
+  return dynamic.synchronousMode !== 'off' && dynamic.primaryStopTimeout > 0 ? dynamic.primaryStopTimeout : undefined;
+}
+
 export function resolveDynamicConfig(
   data: Readonly<Record<string, unknown>>,
   options: { enforceMinimums?: boolean } = {},

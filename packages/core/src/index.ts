@@ -63,8 +63,34 @@ export type {
   Upstream,
 } from './postgres.js';
 export { slotNameForMember } from './postgres.js';
+export type { ReplicationSlot } from './postgres.js';
+export type {
+  DesiredSlot,
+  IgnoreSlotMatcher,
+  LogicalSlotSpec,
+  PermanentSlot,
+  SlotChangeOutcome,
+  SlotChanges,
+  SlotCycleInput,
+  SlotCycleResult,
+  SlotPlan,
+  SlotSettings,
+  SlotType,
+} from './ha/slots.js';
+export {
+  desiredSlots,
+  isIgnoredSlot,
+  needsHotStandbyFeedback,
+  planSlots,
+  publishedSlotPositions,
+  retainSlots,
+  slotNameOnPrimary,
+  slotSettings,
+  slotsThisMemberServes,
+  syncSlots,
+} from './ha/slots.js';
 export type { DynamicConfig, Timing } from './dynamic-config.js';
-export { DYNAMIC_DEFAULTS, TIMING_MINIMUMS, normalizeTiming, resolveDynamicConfig } from './dynamic-config.js';
+export { DYNAMIC_DEFAULTS, TIMING_MINIMUMS, normalizeTiming, primaryStopKillAfter, resolveDynamicConfig } from './dynamic-config.js';
 export type {
   CallbackAction,
   DcsOutcome,
@@ -84,6 +110,19 @@ export { decision } from './ha/decision.js';
 export type { Command, CommandOutcome, CycleInput, CycleResult, HaMemory, HaSettings, ScheduledRestart, WatchdogState } from './ha/cycle.js';
 export { INITIAL_MEMORY, haCycle, memberData, upstreamOf } from './ha/cycle.js';
 export { shutdownSequence } from './ha/shutdown.js';
+export type { QuorumGuc, QuorumInput, QuorumKey, QuorumPlan, QuorumTransition } from './ha/quorum.js';
+export { keyWriteSafe, quorumOverlaps, resolveQuorum } from './ha/quorum.js';
+export { SYNC_STRICT_PLACEHOLDER, formatSyncStandbyNames, parseSyncStandbyNames } from './ha/sync.js';
+export type { FailsafeAck, FailsafeAnswer, FailsafeContact, FailsafePayload, FailsafeVerdict } from './ha/failsafe.js';
+export {
+  answerFailsafePost,
+  failsafeActive,
+  failsafeModeEnabled,
+  failsafeTopology,
+  parseFailsafePayload,
+} from './ha/failsafe.js';
+export type { NodeToFollow, NodeToFollowInput, StandbyClusterConfig } from './ha/standby-cluster.js';
+export { cascadingReplicasOf, nodeToFollow, remoteUpstream, standbyClusterOf } from './ha/standby-cluster.js';
 
 /** The Patroni version pgwarden speaks for: published in member data and `/patroni` so Patroni peers and tools treat it as a peer. */
 export const PATRONI_COMPAT_VERSION = '4.1.4';

@@ -14,13 +14,23 @@ export type ControlState =
   | 'in crash recovery'
   | 'in archive recovery'
   | 'in production'
-  | string;
+  // Other (localized or future) states pass through as printed.
+  | (string & {});
 
 export interface Upstream {
   /** Member name of the upstream, when it is a member. */
   readonly name: string;
   readonly host: string;
   readonly port: number;
+  /**
+   * Slot to stream through: absent for this member's own slot (when slots are used), null for none. A standby
+   * leader uses `standby_cluster.primary_slot_name` on the remote primary, or none.
+   */
+  readonly slotName?: string | null;
+  /** Recovery settings of a standby cluster (`standby_cluster` section), written beside primary_conninfo. */
+  readonly restoreCommand?: string;
+  readonly archiveCleanupCommand?: string;
+  readonly recoveryMinApplyDelay?: string | number;
 }
 
 export interface ReplicationRow {
@@ -33,6 +43,22 @@ export interface ReplicationRow {
   readonly write_lsn: number | null;
   readonly flush_lsn: number | null;
   readonly replay_lsn: number | null;
+}
+
+/** A row of pg_replication_slots (temporary slots left out). LSNs in bytes. */
+export interface ReplicationSlot {
+  readonly name: string;
+  readonly type: 'physical' | 'logical';
+  readonly database: string | null;
+  readonly plugin: string | null;
+  readonly active: boolean;
+  /** The slot holds back the xmin horizon (physical slots fed by hot_standby_feedback). */
+  readonly xmin: string | null;
+  readonly catalogXmin: string | null;
+  readonly restartLsn: number | null;
+  readonly confirmedFlushLsn: number | null;
+  /** PG13+: reserved, extended, unreserved or lost. */
+  readonly walStatus: string | null;
 }
 
 export interface PostgresObservation {
@@ -62,6 +88,8 @@ export interface PostgresObservation {
   readonly pendingRestart: boolean;
   /** `synchronous_standby_names` as the server runs with it; null when it does not answer. */
   readonly synchronousStandbyNames: string | null;
+  /** Replication slots of this server; absent or null when not observed (the HA rules then leave slots alone). */
+  readonly replicationSlots?: readonly ReplicationSlot[] | null;
 }
 
 export type StopMode = 'smart' | 'fast' | 'immediate';
@@ -90,7 +118,8 @@ export interface PostgresController extends AsyncDisposable {
   removeDataDirectory(): Promise<void>;
 
   start(options: StartOptions): Promise<boolean>;
-  stop(options: { mode: StopMode; timeout?: number }): Promise<boolean>;
+  /** `killAfterTimeout`: SIGKILL the postmaster when it has not stopped within `timeout` seconds. */
+  stop(options: { mode: StopMode; timeout?: number; killAfterTimeout?: boolean }): Promise<boolean>;
   restart(options: StartOptions): Promise<boolean>;
   promote(options: { timeout?: number }): Promise<boolean>;
   /**

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Dcs } from '@pgwarden/core';
 import { createMemoryDcs, createMemoryStore, createTestClock } from '@pgwarden/testkit';
@@ -399,9 +402,6 @@ describe('member operations', () => {
 describe('http settings', () => {
   it('passes credentials from the configuration and -k to the HTTP client', async () => {
     const f = await cluster();
-    const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
-    const { join } = await import('node:path');
-    const { tmpdir } = await import('node:os');
     const dir = mkdtempSync(join(tmpdir(), 'pgwardenctl-cli-'));
     try {
       writeFileSync(join(dir, 'c.yml'), `scope: ${SCOPE}\netcd3:\n  hosts: 127.0.0.1:2379\nrestapi:\n  authentication: { username: a, password: b }\n`);

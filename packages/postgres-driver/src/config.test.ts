@@ -55,6 +55,20 @@ describe('postgresql.conf', () => {
     expect(conf.get('recovery_target_timeline')).toBe('latest');
   });
 
+  it("writes a standby cluster's recovery settings over the user's", () => {
+    const conf = parsePostgresqlConf(
+      buildPostgresqlConf({
+        ...input,
+        parameters: { ...input.parameters, restore_command: 'false' },
+        standby: { primaryConninfo: null, primarySlotName: 'b_slot', restoreCommand: "cp '/archive/%f' %p", recoveryMinApplyDelay: '5min' },
+      }),
+    );
+    expect(conf.get('restore_command')).toBe("cp '/archive/%f' %p");
+    expect(conf.get('recovery_min_apply_delay')).toBe('5min');
+    expect(conf.get('primary_slot_name')).toBe('b_slot');
+    expect(conf.has('archive_cleanup_command')).toBe(false);
+  });
+
   it('omits primary_conninfo for a standby without upstream', () => {
     const conf = parsePostgresqlConf(
       buildPostgresqlConf({ ...input, standby: { primaryConninfo: null, primarySlotName: null } }),

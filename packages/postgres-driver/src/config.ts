@@ -29,6 +29,10 @@ export const DEFAULT_PARAMETERS: Readonly<Record<string, ParameterValue>> = {
 export interface StandbySettings {
   readonly primaryConninfo: string | null;
   readonly primarySlotName: string | null;
+  /** A standby cluster's recovery settings (`standby_cluster`); they win over the user's parameters. */
+  readonly restoreCommand?: string;
+  readonly archiveCleanupCommand?: string;
+  readonly recoveryMinApplyDelay?: string | number;
 }
 
 /** A GUC value as postgresql.conf accepts it: always quoted, `'` doubled, `\` escaped. */
@@ -62,6 +66,9 @@ export function managedParameters(input: ConfFileInput): Map<string, ParameterVa
   if (input.standby) {
     if (input.standby.primaryConninfo !== null) result.set('primary_conninfo', input.standby.primaryConninfo);
     if (input.standby.primarySlotName !== null) result.set('primary_slot_name', input.standby.primarySlotName);
+    if (input.standby.restoreCommand !== undefined) result.set('restore_command', input.standby.restoreCommand);
+    if (input.standby.archiveCleanupCommand !== undefined) result.set('archive_cleanup_command', input.standby.archiveCleanupCommand);
+    if (input.standby.recoveryMinApplyDelay !== undefined) result.set('recovery_min_apply_delay', input.standby.recoveryMinApplyDelay);
     result.set('recovery_target_timeline', 'latest');
   }
   return result;

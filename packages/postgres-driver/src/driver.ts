@@ -11,10 +11,14 @@ import {
   type ControlState,
   type DataDirectoryState,
   type Logger,
+  type LogicalSlotSpec,
   type PostgresController,
   type PostgresObservation,
   type Progress,
   type ReplicationRow,
+  type ReplicationSlot,
+  type SlotChangeOutcome,
+  type SlotChanges,
   type StartOptions,
   type StopMode,
   type Upstream,
@@ -40,6 +44,7 @@ import {
   type StandbySettings,
 } from './config.js';
 import { createChildProcessRunner, type ProcessRunner, type RunResult } from './runner.js';
+import { SLOTS_SUBQUERY, applySlotChanges, installSlotStates, listSlots, parseSlotRows, readSlotStates } from './slots.js';
 
 const COMPONENT = 'postgres-driver';
 
@@ -115,6 +120,19 @@ export interface ApplySettingsResult {
 
 export interface PostgresDriver extends PostgresController {
   applySettings(settings: PostgresSettings): Promise<ApplySettingsResult>;
+  /** Physical and logical slots of the running server (temporary ones left out). */
+  listReplicationSlots(): Promise<ReplicationSlot[]>;
+  /** Drops, creates and advances slots as the HA rules planned; failures are logged and reported, not thrown. */
+  changeReplicationSlots(changes: SlotChanges): Promise<SlotChangeOutcome>;
+  /**
+   * Copies permanent logical slots from the primary `source` onto this replica: reads their state files there,
+   * stops postgres, installs them, starts again as a replica of `upstream`. Returns the slots copied.
+   */
+  copyLogicalSlots(
+    source: Upstream,
+    slots: readonly LogicalSlotSpec[],
+    options: { upstream: Upstream | null; timeout?: number; signal?: AbortSignal },
+  ): Promise<string[]>;
 }
 
 interface ExecExtras {
@@ -158,7 +176,8 @@ SELECT pg_catalog.pg_is_in_recovery() AS in_recovery,
   (SELECT coalesce(pg_catalog.json_agg(s), '[]'::json) FROM (
     SELECT usename, application_name, pg_catalog.host(client_addr) AS client_addr, state, sync_state, sync_priority,
       write_lsn::text AS write_lsn, flush_lsn::text AS flush_lsn, replay_lsn::text AS replay_lsn
-    FROM pg_catalog.pg_stat_replication) s) AS replication
+    FROM pg_catalog.pg_stat_replication) s) AS replication,
+  ${SLOTS_SUBQUERY} AS slots
 FROM (SELECT 1) AS one LEFT JOIN pg_catalog.pg_stat_wal_receiver r ON true`;
 
 interface ObserveRow {
@@ -175,6 +194,7 @@ interface ObserveRow {
   pending_restart: boolean;
   synchronous_standby_names: string;
   replication: Array<Record<string, unknown>>;
+  slots: unknown;
 }
 
 function lsnOrNull(value: unknown): number | null {
@@ -364,7 +384,17 @@ class Driver implements PostgresDriver {
   #standbySettings(upstream: Upstream | null): StandbySettings {
     if (upstream === null) return { primaryConninfo: null, primarySlotName: null };
     const replication = this.#options.authentication.replication;
+    // A standby cluster adds its recovery settings; an empty host means restore_command only, no streaming.
+    const recovery = {
+      ...(upstream.restoreCommand !== undefined ? { restoreCommand: upstream.restoreCommand } : {}),
+      ...(upstream.archiveCleanupCommand !== undefined ? { archiveCleanupCommand: upstream.archiveCleanupCommand } : {}),
+      ...(upstream.recoveryMinApplyDelay !== undefined ? { recoveryMinApplyDelay: upstream.recoveryMinApplyDelay } : {}),
+    };
+    if (upstream.host === '') return { primaryConninfo: null, primarySlotName: null, ...recovery };
+    // undefined: this member's own slot on a member upstream; null: none (a remote primary without primary_slot_name).
+    const slot = upstream.slotName === undefined ? this.#slotName : upstream.slotName;
     return {
+      ...recovery,
       primaryConninfo: buildConninfo({
         host: upstream.host,
         port: upstream.port,
@@ -373,7 +403,7 @@ class Driver implements PostgresDriver {
         application_name: this.#options.name,
         sslmode: 'prefer',
       }),
-      primarySlotName: this.#options.useSlots === false ? null : this.#slotName,
+      primarySlotName: this.#options.useSlots === false && upstream.slotName === undefined ? null : slot,
     };
   }
 
@@ -474,6 +504,7 @@ class Driver implements PostgresDriver {
     // A stale pid file may name a recycled pid: on Linux check that it is a postgres process.
     try {
       const comm = (await readFile(`/proc/${pid}/comm`, 'utf8')).trim();
+      // A killed postmaster not reaped yet still counts: PostgreSQL itself refuses to start while its pid is listed.
       return comm.startsWith('postgres') || comm.startsWith('postmaster') ? pid : null;
     } catch (error) {
       return errorCode(error) === 'ENOENT' && !(await this.#exists('/proc/self')) ? pid : null;
@@ -658,6 +689,7 @@ class Driver implements PostgresDriver {
       replication: (row.replication ?? []).map(toReplicationRow),
       pendingRestart: row.pending_restart,
       synchronousStandbyNames: row.synchronous_standby_names,
+      replicationSlots: parseSlotRows(row.slots),
     };
   }
 
@@ -883,9 +915,14 @@ class Driver implements PostgresDriver {
     }
   }
 
-  async stop(options: { mode: StopMode; timeout?: number }): Promise<boolean> {
+  /**
+   * Stops PostgreSQL with pg_ctl, waiting up to `timeout` seconds. With `killAfterTimeout` (primary_stop_timeout)
+   * a stop still running then ends with SIGKILL to the postmaster: its children exit when they notice it gone.
+   */
+  async stop(options: { mode: StopMode; timeout?: number; killAfterTimeout?: boolean }): Promise<boolean> {
     await this.#closeMonitoringClient();
-    if ((await this.#postmasterPid()) === null) return true;
+    const pid = await this.#postmasterPid();
+    if (pid === null) return true;
     const result = await this.#exec('pg_ctl', [
       'stop',
       '-D',
@@ -897,8 +934,39 @@ class Driver implements PostgresDriver {
       String(options.timeout ?? this.#timeout),
     ]);
     if (result.exitCode === 0) return true;
+    if (options.killAfterTimeout && (await this.#postmasterPid()) === pid) {
+      this.#logger.log('warn', `postgres did not stop within ${options.timeout ?? this.#timeout}s: killing the postmaster`, { pid });
+      return this.#killPostmaster(pid);
+    }
     this.#logger.log('warn', 'postgres did not stop', { error: this.#commandFailed('pg_ctl stop', result).message });
     return (await this.#postmasterPid()) === null;
+  }
+
+  /** SIGKILL to the postmaster; done once it and the children it had (which exit on its death) are gone. */
+  async #killPostmaster(pid: number): Promise<boolean> {
+    const children = await childProcesses(pid);
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch (error) {
+      if (errorCode(error) !== 'ESRCH') throw error;
+    }
+    // Until the last child is gone the shared memory stays attached, and until init reaps the dead postmaster
+    // its lock files still name a live pid: either way a new postmaster would refuse to start.
+    const all = [pid, ...children];
+    for (let waited = 0; waited < 10_000; waited += 100) {
+      if (!all.some(isListed)) return true;
+      await this.#clock.sleep(100);
+    }
+    return !(await this.#processExists(pid));
+  }
+
+  async #processExists(pid: number): Promise<boolean> {
+    try {
+      process.kill(pid, 0);
+    } catch (error) {
+      return errorCode(error) === 'EPERM';
+    }
+    return !(await isZombie(pid));
   }
 
   async restart(options: StartOptions): Promise<boolean> {
@@ -938,7 +1006,9 @@ class Driver implements PostgresDriver {
     const changed =
       !standbySignal ||
       (conf.get('primary_conninfo') ?? null) !== wanted.primaryConninfo ||
-      (conf.get('primary_slot_name') ?? null) !== wanted.primarySlotName;
+      (conf.get('primary_slot_name') ?? null) !== wanted.primarySlotName ||
+      (wanted.restoreCommand !== undefined && conf.get('restore_command') !== wanted.restoreCommand) ||
+      (wanted.recoveryMinApplyDelay !== undefined && conf.get('recovery_min_apply_delay') !== String(wanted.recoveryMinApplyDelay));
     // The passfile is rewritten anyway: a changed password must reach the walreceiver's next connection.
     await this.#configureRole('replica', upstream);
     if (!changed || !running) return { changed, restarted: false };
@@ -1005,6 +1075,70 @@ class Driver implements PostgresDriver {
     }
   }
 
+  async listReplicationSlots(): Promise<ReplicationSlot[]> {
+    return listSlots((database, work) => this.#sessionOn(database, work));
+  }
+
+  async changeReplicationSlots(changes: SlotChanges): Promise<SlotChangeOutcome> {
+    return applySlotChanges((database, work) => this.#sessionOn(database, work), changes, this.#logger);
+  }
+
+  async copyLogicalSlots(
+    source: Upstream,
+    slots: readonly LogicalSlotSpec[],
+    options: { upstream: Upstream | null; timeout?: number; signal?: AbortSignal },
+  ): Promise<string[]> {
+    // The rewind user may read files of the data directory (pg_read_binary_file), as may a superuser.
+    const { superuser, rewind } = this.#options.authentication;
+    const credentials = rewind ?? superuser;
+    const client = new Client({
+      host: source.host,
+      port: source.port,
+      user: credentials.username,
+      ...(credentials.password === undefined ? {} : { password: credentials.password }),
+      database: this.#options.database ?? 'postgres',
+      application_name: 'pgwarden',
+      connectionTimeoutMillis: 3_000,
+    });
+    client.on('error', () => {});
+    let states;
+    try {
+      await client.connect();
+      states = await readSlotStates(client, slots, this.#logger);
+    } catch (error) {
+      throw new PgwardenError(COMPONENT, 'PG_QUERY_FAILED', `reading logical slots on ${source.name} failed: ${String(error)}`, { cause: error });
+    } finally {
+      await client.end().catch(() => {});
+    }
+    if (!states.length) return [];
+    if (!(await this.stop({ mode: 'fast', ...(options.timeout === undefined ? {} : { timeout: options.timeout }) }))) {
+      throw new PgwardenError(COMPONENT, 'PG_COMMAND_FAILED', 'could not stop postgres to install logical slots');
+    }
+    await installSlotStates(this.#dataDir, states, (path) => this.#own(path));
+    this.#logger.log('info', 'installed logical slots copied from the primary', { slots: states.map((state) => state.name), source: source.name });
+    const started = await this.start({
+      role: 'replica',
+      upstream: options.upstream,
+      ...(options.timeout === undefined ? {} : { timeout: options.timeout }),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    if (!started) throw new PgwardenError(COMPONENT, 'PG_COMMAND_FAILED', 'postgres did not start after installing logical slots');
+    return states.map((state) => state.name);
+  }
+
+  /** A session on `database` of the local server without statement timeout (slot creation may wait for transactions). */
+  async #sessionOn<T>(database: string | null, work: (client: Client) => Promise<T>): Promise<T> {
+    const config = this.#clientConfig(undefined);
+    const client = new Client(database === null ? config : { ...config, database });
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      return await work(client);
+    } finally {
+      await client.end().catch(() => {});
+    }
+  }
+
   async readTimelineHistory(timeline: number): Promise<Array<[number, number, string]>> {
     if (timeline <= 1) return [];
     const file = `${timeline.toString(16).toUpperCase().padStart(8, '0')}.history`;
@@ -1021,9 +1155,7 @@ class Driver implements PostgresDriver {
 
   async applySettings(settings: PostgresSettings): Promise<ApplySettingsResult> {
     const conf = await this.#readConf();
-    const standby: StandbySettings | null = conf.has('recovery_target_timeline')
-      ? { primaryConninfo: conf.get('primary_conninfo') ?? null, primarySlotName: conf.get('primary_slot_name') ?? null }
-      : null;
+    const standby = standbyFromConf(conf, this.#parameters);
     const before = managedParameters(this.#confInput(standby));
     let parameters: Record<string, ParameterValue> = { ...(settings.parameters ?? this.#parameters) };
     const afterInput = { ...this.#confInput(standby), parameters };
@@ -1074,9 +1206,7 @@ class Driver implements PostgresDriver {
     this.#synchronousStandbyNames = value;
     if ((await this.#dataDirectoryState()) !== 'initialized') return true;
     const conf = await this.#readConf();
-    const standby: StandbySettings | null = conf.has('recovery_target_timeline')
-      ? { primaryConninfo: conf.get('primary_conninfo') ?? null, primarySlotName: conf.get('primary_slot_name') ?? null }
-      : null;
+    const standby = standbyFromConf(conf, this.#parameters);
     await this.#writeConfigFiles(standby);
     if ((await this.#postmasterPid()) !== null) await this.reload();
     this.#logger.log('info', 'synchronous_standby_names set', { value: value ?? '(user setting)' });
@@ -1119,4 +1249,72 @@ function toReplicationRow(raw: Record<string, unknown>): ReplicationRow {
     flush_lsn: lsnOrNull(raw['flush_lsn']),
     replay_lsn: lsnOrNull(raw['replay_lsn']),
   };
+}
+
+/**
+ * The standby settings a written postgresql.conf holds (null for a primary), so a parameter change keeps them,
+ * a standby cluster's recovery settings included (those that differ from the user's parameters).
+ */
+function standbyFromConf(conf: ReadonlyMap<string, string>, parameters: Readonly<Record<string, ParameterValue>>): StandbySettings | null {
+  if (!conf.has('recovery_target_timeline')) return null;
+  const own = (name: string): string | undefined => {
+    const value = conf.get(name);
+    const user = parameters[name];
+    return value !== undefined && (user === undefined || String(user) !== value) ? value : undefined;
+  };
+  const restoreCommand = own('restore_command');
+  const archiveCleanupCommand = own('archive_cleanup_command');
+  const recoveryMinApplyDelay = own('recovery_min_apply_delay');
+  return {
+    primaryConninfo: conf.get('primary_conninfo') ?? null,
+    primarySlotName: conf.get('primary_slot_name') ?? null,
+    ...(restoreCommand !== undefined ? { restoreCommand } : {}),
+    ...(archiveCleanupCommand !== undefined ? { archiveCleanupCommand } : {}),
+    ...(recoveryMinApplyDelay !== undefined ? { recoveryMinApplyDelay } : {}),
+  };
+}
+
+/** Whether `pid` is in the process table (a zombie not yet reaped counts). */
+function isListed(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return errorCode(error) === 'EPERM';
+  }
+}
+
+/** A process that exited but was not reaped yet (its parent is whoever adopted the daemonized postmaster). */
+async function isZombie(pid: number): Promise<boolean> {
+  try {
+    return /^State:\s+Z/m.test(await readFile(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/** Pids of the processes whose parent is `pid` (read from /proc; empty where there is none). */
+async function childProcesses(pid: number): Promise<number[]> {
+  let entries: string[];
+  try {
+    entries = await readdir('/proc');
+  } catch {
+    return [];
+  }
+  const children: number[] = [];
+  await Promise.all(
+    entries
+      .filter((entry) => /^\d+$/.test(entry))
+      .map(async (entry) => {
+        try {
+          const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
+          // Fields after the command name (which may hold spaces) start after the last ")": state, then ppid.
+          const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+          if (ppid === pid) children.push(Number(entry));
+        } catch {
+          // exited meanwhile
+        }
+      }),
+  );
+  return children;
 }

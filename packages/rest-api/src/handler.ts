@@ -165,13 +165,15 @@ export function createRestApiHandler(options: RestApiOptions): RestApiHandler {
    * Patroni's check_access, in its order: the allowlist (403), the client certificate (403), basic auth (401).
    * `guarded` is false for reads, which only `verify_client: required` concerns.
    */
-  const accessRefusal = async (req: IncomingMessage, guarded: boolean): Promise<Refusal | null> => {
+  const accessRefusal = async (req: IncomingMessage, guarded: boolean, checkMembers = true): Promise<Refusal | null> => {
     const certificateMissing = isTls(req) && (req.socket as TLSSocket).authorized !== true;
     if (!guarded) {
       return verifyClient === 'required' && certificateMissing ? { status: 403, reason: 'client certificate required' } : null;
     }
-    if (allowlistActive || includeMembers) {
-      const hosts = [...allowlist.hosts, ...(includeMembers ? memberApiHosts(node.snapshot().cluster) : [])];
+    // POST /failsafe skips the members part (as Patroni): the store that lists the members may be down.
+    const withMembers = includeMembers && checkMembers;
+    if (allowlistActive || withMembers) {
+      const hosts = [...allowlist.hosts, ...(withMembers ? memberApiHosts(node.snapshot().cluster) : [])];
       const addresses = (await Promise.all(hosts.map((host) => resolve(host)))).flat();
       if (!addressAllowed(req.socket.remoteAddress ?? '', allowlist.networks, addresses)) {
         return { status: 403, reason: 'Access is denied' };
@@ -268,6 +270,7 @@ export function createRestApiHandler(options: RestApiOptions): RestApiHandler {
           if (isTrue(cluster.config?.data['failsafe_mode']) && cluster.failsafe) sendJson(res, 200, cluster.failsafe);
           else sendError(res, 502, 'failsafe mode is not enabled or has no data');
         },
+        ...unsafeRoutes('failsafe'),
       },
     ],
     [
@@ -312,7 +315,7 @@ export function createRestApiHandler(options: RestApiOptions): RestApiHandler {
   ): Promise<void> => {
     const { req, res, signal } = context;
     if (guarded || verifyClient === 'required') {
-      const refusal = await accessRefusal(req, guarded);
+      const refusal = await accessRefusal(req, guarded, context.target.route !== 'failsafe');
       if (refusal) {
         logger.log('warn', '[rest-api] access refused', {
           method,

@@ -82,7 +82,7 @@ export function tagFiltersMatch(snapshot: NodeSnapshot, query: QueryParams): boo
     if (!key.startsWith('tag_')) continue;
     const actual = snapshot.tags[key.slice(4)];
     if (actual === undefined || actual === null) return false;
-    const text = typeof actual === 'string' ? actual : String(actual).toLowerCase();
+    const text = typeof actual === 'string' ? actual : JSON.stringify(actual).toLowerCase();
     if (text !== wanted) return false;
   }
   return true;

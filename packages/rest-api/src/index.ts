@@ -21,6 +21,8 @@ export { metricsText } from './metrics.js';
 export { parseByteSize } from './units.js';
 export type { FetchMemberStatusOptions, FetchedMemberStatus, PeerStatusEssentials } from './peer.js';
 export { fetchMemberStatus, parseMemberStatus, probePeers } from './peer.js';
+export type { PostFailsafeOptions } from './failsafe.js';
+export { failsafeUrl, postFailsafe } from './failsafe.js';
 export type { BasicCredentials, ResolveHost } from './access.js';
 export { patchConfig, sameConfig, dynamicConfigProblem } from './config-patch.js';
 export type { RestartFilters, RestartRequest } from './restart-request.js';

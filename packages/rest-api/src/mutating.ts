@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { checkSwitchoverRequest, resolveDynamicConfig } from '@pgwarden/core';
+import { checkSwitchoverRequest, parseFailsafePayload, resolveDynamicConfig } from '@pgwarden/core';
 import type { Effect, Logger, PeerStatus, SwitchoverVerdict } from '@pgwarden/core';
 import { readJsonBody } from './body.js';
 import { dynamicConfigProblem, patchConfig, sameConfig } from './config-patch.js';
@@ -225,6 +225,22 @@ export function createMutatingRoutes(deps: MutatingDeps): Record<string, Partial
         }
         operations.wakeUp();
         respond.json(res, 200, read.value);
+      },
+    },
+    failsafe: {
+      // A primary that lost the store asks whether it may stay primary: 200 `Accepted` with our position, else 500.
+      POST: async ({ req, res, operations }) => {
+        if (!operations.failsafeModeEnabled || !operations.acceptFailsafe) {
+          return respond.text(res, 501, 'POST /failsafe is not available: this node serves the REST API without failsafe support');
+        }
+        if (!operations.failsafeModeEnabled()) return respond.json(res, 502, { error: 'failsafe mode is not enabled' });
+        const read = await body(req, false);
+        if (!read.ok) return respond.text(res, read.status, read.reason);
+        const parsed = parseFailsafePayload(read.value);
+        if (!parsed.ok) return respond.text(res, 400, `invalid failsafe request: ${parsed.reason}`);
+        const answer = operations.acceptFailsafe(parsed.payload);
+        if (!answer.accepted) return respond.text(res, 500, answer.message);
+        respond.text(res, 200, 'Accepted', answer.lsn !== null ? { lsn: String(answer.lsn) } : undefined);
       },
     },
   };

@@ -3,6 +3,8 @@ import type {
   Command,
   CommandOutcome,
   Dcs,
+  FailsafeAnswer,
+  FailsafePayload,
   MemberRole,
   PeerStatus,
   PostgresObservation,
@@ -47,6 +49,10 @@ export interface NodeOperations {
   wakeUp(): void;
   /** Milliseconds since the epoch, from the agent's clock (schedules are judged against it). */
   now(): number;
+  /** `failsafe_mode` as this node last knew it (the store may be down): `POST /failsafe` answers 502 when off. */
+  failsafeModeEnabled?(): boolean;
+  /** A primary without the store asks us to accept it (`POST /failsafe`); core's `answerFailsafePost` says how. */
+  acceptFailsafe?(payload: FailsafePayload): FailsafeAnswer;
 }
 
 export interface NodeSnapshot {

@@ -278,7 +278,7 @@ export class LocalCluster {
       }
       await delay(250);
     }
-    throw new Error(`timed out after ${timeoutMs} ms waiting for ${description}${lastError ? ` (last error: ${String(lastError)})` : ''}\n${this.recentLogs()}`);
+    throw new Error(`timed out after ${timeoutMs} ms waiting for ${description}${lastError ? ` (last error: ${lastError instanceof Error ? lastError.message : JSON.stringify(lastError)})` : ''}\n${this.recentLogs()}`);
   }
 
   recentLogs(lines = 25): string {

@@ -83,7 +83,7 @@ async function run(pg: PostgresObservation, state: Cluster, input: Partial<Cycle
     'pg.promote': true,
     'pg.stop': true,
     'pg.follow': { changed: false, restarted: false },
-    'pg.syncSlots': true,
+    'pg.changeSlots': { failed: [], recopy: [] },
     'pg.timelineHistory': [],
     'dcs.load': { ok: true, value: state },
     'dcs.acquireLeader': ok,
@@ -105,6 +105,9 @@ async function run(pg: PostgresObservation, state: Cluster, input: Partial<Cycle
     'pg.setSyncStandbyNames': true,
     'watchdog.disable': true,
     'peers.probe': [peer('node0', 9000), peer('node2', 9000)],
+    'peers.failsafe': [],
+    'dcs.writeFailsafe': ok,
+    'watchdog.keepalive': true,
   };
   const handlers = Object.fromEntries(
     (Object.keys(defaults) as EffectKind[]).map((kind) => [
@@ -131,6 +134,37 @@ describe('switchover processed by the leader', () => {
     expect(effects).toContainEqual({ kind: 'peers.probe', members: [{ name: 'node2', apiUrl: 'http://127.0.0.1:8434/patroni' }] });
     expect(result.holdsLock).toBe(false);
     expect(result.memory.rewindArmed).toBe(true);
+  });
+
+  it('in synchronous mode refuses a candidate the sync key does not list, and bounds the stop by primary_stop_timeout', async () => {
+    const sync = { version: '3', leader: 'node1', syncStandby: ['node0'], quorum: 0 };
+    const config = { synchronous_mode: true, primary_stop_timeout: 15 };
+    const refused = await run(primary, { ...cluster({ leader: 'node1', failover: { leader: 'node1', candidate: 'node2', scheduledAt: null }, config }), sync }, { memory: leaderMemory });
+    expect(refused.result.decision.reason).toBe('switchover_no_candidate');
+    expect(refused.kinds).not.toContain('pg.stop');
+    expect(refused.kinds).not.toContain('peers.probe');
+
+    const accepted = await run(
+      primary,
+      { ...cluster({ leader: 'node1', failover: { leader: 'node1', candidate: 'node0', scheduledAt: null }, config }), sync },
+      { memory: leaderMemory },
+      { 'peers.probe': () => [peer('node0', 9000)] },
+    );
+    expect(accepted.result.decision.reason).toBe('switchover_demoted');
+    expect(accepted.effects).toContainEqual({ kind: 'pg.stop', mode: 'fast', killAfter: 15 });
+  });
+
+  it('the former leader stops waiting for a candidate that does not take the lock within ttl', async () => {
+    const stopped = pgObservation({ running: false, accepting: false, role: null, controlState: 'shut down' });
+    const afterSwitchover = cluster({ failover: { leader: 'node1', candidate: 'node2', scheduledAt: null } });
+    const memory: HaMemory = { ...INITIAL_MEMORY, rewindArmed: true, lastDcsContact: NOW - 10_000 };
+    const waiting = await run(stopped, afterSwitchover, { memory });
+    expect(waiting.result.decision.reason).toBe('waiting_for_switchover_candidate');
+    const stillWaiting = await run(stopped, afterSwitchover, { memory: waiting.result.memory, now: NOW + 20_000 });
+    expect(stillWaiting.result.decision.reason).toBe('waiting_for_switchover_candidate');
+    const givenUp = await run(stopped, afterSwitchover, { memory: stillWaiting.result.memory, now: NOW + 31_000 });
+    expect(givenUp.result.decision.reason).toBe('switchover_stale_cleared');
+    expect(givenUp.effects).toContainEqual({ kind: 'dcs.clearFailover', expected: '42' });
   });
 
   it('clears the request when the candidate is not fit (lagging, unreachable or nofailover)', async () => {

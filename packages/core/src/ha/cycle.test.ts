@@ -97,7 +97,7 @@ function handlersFor(world: World, effects: Effect[]): EffectHandlers {
     'pg.promote': (effect) => answer(effect, true),
     'pg.stop': (effect) => answer(effect, true),
     'pg.follow': (effect) => answer(effect, { changed: false, restarted: false }),
-    'pg.syncSlots': (effect) => answer(effect, true),
+    'pg.changeSlots': (effect) => answer(effect, { failed: [], recopy: [] }),
     'pg.timelineHistory': (effect) => answer(effect, []),
     'dcs.load': (effect) =>
       answer(effect, 'unreachable' in world.cluster ? { ok: false, error: world.cluster.unreachable } : { ok: true, value: world.cluster }),
@@ -280,14 +280,15 @@ describe('leader race', () => {
 describe('holding the lock', () => {
   const members = [member('node1', { role: 'primary' }, 5433), member('node2', {}, 5434), member('node3', { tags: { nostream: true } }, 5435)];
   const locked = clusterWith({ members, leaderName: 'node1' });
-  const primary = pgObservation({ role: 'primary', walPosition: 9000, controlState: 'in production', standbySignal: false });
+  const primary = pgObservation({ role: 'primary', walPosition: 9000, controlState: 'in production', standbySignal: false, serverVersion: 150000, replicationSlots: [] });
 
   it('renews the lock, publishes the optime and keeps slots for streaming members', async () => {
     const { result, effects } = await runCycle({ pg: primary, cluster: locked }, { memory: leaderMemory });
     expect(result.decision.reason).toBe('leader_lock_renewed');
     expect(result.decision.message).toContain('the leader with the lock');
-    expect(effects).toContainEqual({ kind: 'dcs.writeStatus', status: { optime: 9000, slots: {}, retainSlots: [] } });
-    expect(effects).toContainEqual({ kind: 'pg.syncSlots', names: ['node2'] });
+    // member_slots_ttl defaults to 30min: the leader publishes its own slot position and lists member slots to retain.
+    expect(effects).toContainEqual({ kind: 'dcs.writeStatus', status: { optime: 9000, slots: { node1: 9000 }, retainSlots: ['node1'] } });
+    expect(effects).toContainEqual({ kind: 'pg.changeSlots', changes: { drop: [], createPhysical: ['node2'], createLogical: [], advance: [] } });
     expect(result.holdsLock).toBe(true);
     expect(result.memory.lockValidUntil).toBe(NOW + 30_000);
   });

@@ -5,14 +5,20 @@
 import type { Cluster, Failover, Member, MemberData, MemberRole, PostgresState, Tags } from '../model.js';
 import { clusterTimeline, failoverPriority, isNoFailover, memberTags, tagIsTrue } from '../model.js';
 import type { PostgresObservation, Upstream } from '../postgres.js';
-import { slotNameForMember } from '../postgres.js';
 import type { DynamicConfig } from '../dynamic-config.js';
-import { resolveDynamicConfig } from '../dynamic-config.js';
+import { primaryStopKillAfter, resolveDynamicConfig } from '../dynamic-config.js';
 import type { Decision, IneligibleReason } from './decision.js';
 import { decision } from './decision.js';
 import type { Effect, PeerStatus, TaskSpec, TaskState } from './effects.js';
 import { perform } from './effects.js';
+import type { FailsafeContact } from './failsafe.js';
+import { failsafeModeEnabled, failsafeRaceMembers, keepPrimaryOnFailsafe, publishFailsafeTopology, withFailsafeLeader } from './failsafe.js';
 import { confirmedSyncStandbys, formatSyncStandbyNames, parseSyncStandbyNames, syncCandidates } from './sync.js';
+import { manageQuorumReplication, quorumCommitActive, quorumPrePromoteValue, quorumRaceVerdict } from './quorum-replication.js';
+import type { SlotCycleInput } from './slots.js';
+import { statusSlotsDiffer, syncSlots } from './slots.js';
+import type { StandbyClusterConfig } from './standby-cluster.js';
+import { describeFollow, describeRemote, nodeToFollow, remoteCloneSource, remoteUpstream, standbyClusterOf, standbyLeaderStep } from './standby-cluster.js';
 
 /** Settings of this member that do not come from the `config` key. */
 export interface HaSettings {
@@ -57,6 +63,14 @@ export interface HaMemory {
   readonly knownMembers: ReadonlyArray<{ readonly name: string; readonly apiUrl: string }>;
   /** The primary's WAL position when it last changed synchronous_standby_names: a standby counts as synchronous once past it. */
   readonly syncChangedAtLsn: number | null;
+  /** When this former leader began waiting for its switchover candidate to take the lock. */
+  readonly switchoverWaitSince?: number | null;
+  /** Lock holder: when each member slot in `retain_slots` was last seen with its member (ms); null when not leading. */
+  readonly retainSlotsSeen?: Readonly<Record<string, number>> | null;
+  /** The `failsafe` key as last read or written: whom a primary must hear from when the store is gone. */
+  readonly failsafeTopology?: Readonly<Record<string, string>> | null;
+  /** When every failsafe member last confirmed this primary while the store was unreachable (ms). */
+  readonly failsafeActiveSince?: number | null;
 }
 
 /** A restart requested for later through `POST /restart` with `schedule`. */
@@ -112,6 +126,8 @@ export interface CycleInput {
   readonly command?: Command | null;
   /** The watchdog as the runtime knows it; absent means none is configured. */
   readonly watchdog?: WatchdogState;
+  /** The last `POST /failsafe` this member accepted (failsafe mode: a primary without the store is alive). */
+  readonly failsafeContact?: FailsafeContact | null;
 }
 
 export interface WatchdogState {
@@ -170,6 +186,8 @@ interface Context {
   readonly pg: PostgresObservation;
   readonly dynamic: DynamicConfig;
   readonly iAmLeader: boolean;
+  /** The `standby_cluster` section when this is a standby cluster (standby-cluster.ts). */
+  readonly standby: StandbyClusterConfig | null;
 }
 
 const PRIMARY_CONTROL_STATES = new Set(['in production', 'shutting down', 'in crash recovery', 'shut down']);
@@ -182,7 +200,10 @@ export function* haCycle(input: CycleInput): Generator<Effect, CycleResult, unkn
     const dynamic = resolveDynamicConfig(input.memory.configData ?? settings.bootstrapDynamicConfig, {
       enforceMinimums: settings.enforceTimingMinimums,
     });
-    const outcome = yield* whileDcsUnreachable(input, pg, dynamic, loaded.error);
+    const failsafe = yield* keepPrimaryOnFailsafe(input, pg, dynamic);
+    const outcome: Outcome = failsafe.keep
+      ? failsafe.outcome
+      : withFailsafeCleared(yield* whileDcsUnreachable(input, pg, dynamic, failsafe.why ? `${loaded.error}; ${failsafe.why}` : loaded.error));
     if (input.watchdog?.running && outcome.decision.reason === 'dcs_unreachable_demoted') yield* perform('watchdog.disable', {});
     if (outcome.postgresChanged) pg = yield* perform('pg.observe', {});
     const memory = nextMemory(input.memory, outcome, pg);
@@ -212,9 +233,15 @@ export function* haCycle(input: CycleInput): Generator<Effect, CycleResult, unkn
     lastDcsContact: now,
     configData: cluster.config?.data ?? input.memory.configData,
     lockValidUntil: iAmLeader ? input.memory.lockValidUntil : null,
+    retainSlotsSeen: iAmLeader ? (input.memory.retainSlotsSeen ?? null) : null,
+    // As Patroni: the key as read; the store answered, so no failsafe confirmation is current any more.
+    failsafeTopology: cluster.failsafe,
+    failsafeActiveSince: null,
   };
   const watchdog = input.watchdog ?? NO_WATCHDOG;
-  const context: Context = { settings, memory, now, task: input.task, command: input.command ?? null, watchdog, cluster, pg, dynamic, iAmLeader };
+  // No lock in the store, yet a primary running on failsafe told us it is alive: follow it rather than race.
+  const view = failsafeModeEnabled(configData) ? withFailsafeLeader(cluster, settings.name, input.failsafeContact ?? null, now, dynamic.timing.ttl) : cluster;
+  const context: Context = { settings, memory, now, task: input.task, command: input.command ?? null, watchdog, cluster: view, pg, dynamic, iAmLeader, standby: standbyClusterOf(configData) };
 
   const outcome = yield* decide(context);
   const lockValidUntil = outcome.memory && 'lockValidUntil' in outcome.memory ? outcome.memory.lockValidUntil : memory.lockValidUntil;
@@ -225,7 +252,10 @@ export function* haCycle(input: CycleInput): Generator<Effect, CycleResult, unkn
   }
   if (outcome.postgresChanged) pg = yield* perform('pg.observe', {});
   const finalMemory = nextMemory(memory, outcome, pg);
-  const role = outcome.role ?? roleOf(pg, finalMemory);
+  const baseRole = outcome.role ?? roleOf(pg, finalMemory);
+  // The lock holder of a standby cluster runs in recovery: it is the standby leader, not a replica.
+  const leadsStandby = context.standby !== null && finalMemory.lockValidUntil !== null && finalMemory.lockValidUntil > now;
+  const role = leadsStandby && baseRole === 'replica' ? 'standby_leader' : baseRole;
   const state = stateOf(pg, input.task, outcome);
   yield* perform('dcs.touchMember', { data: memberData(settings, pg, role, state, dynamic) });
 
@@ -246,9 +276,15 @@ export function* haCycle(input: CycleInput): Generator<Effect, CycleResult, unkn
   };
 }
 
+function withFailsafeCleared(outcome: Outcome): Outcome {
+  return { ...outcome, memory: { ...outcome.memory, failsafeActiveSince: null } };
+}
+
 function nextMemory(memory: HaMemory, outcome: Outcome, pg: PostgresObservation): HaMemory {
   const merged = { ...memory, ...outcome.memory };
-  return { ...merged, postgresWasRunning: pg.running && !outcome.stopped };
+  // The wait for a switchover candidate counts only while it goes on uninterrupted.
+  const waiting = outcome.decision.reason === 'waiting_for_switchover_candidate';
+  return { ...merged, postgresWasRunning: pg.running && !outcome.stopped, ...(waiting ? {} : { switchoverWaitSince: null }) };
 }
 
 function* decide(ctx: Context): Step {
@@ -306,6 +342,8 @@ function* decide(ctx: Context): Step {
   if (ctx.iAmLeader) return yield* asLeader(ctx);
   const followed = yield* follow(ctx, cluster.leader.name, cluster.leader.member);
   if (followed.stopped) return followed;
+  const copying = yield* replicaSlots(ctx, followed);
+  if (copying) return copying;
   const restart = yield* dueScheduledRestart({ ...ctx, memory: { ...ctx.memory, ...followed.memory } });
   return restart ? { ...restart, memory: { ...followed.memory, ...restart.memory } } : followed;
 }
@@ -378,7 +416,12 @@ function restartConditionsUnmet(
 function* startRestart(ctx: Context, timeout: number | undefined): Step {
   const { pg, cluster, dynamic } = ctx;
   const role = pg.role ?? 'replica';
-  const upstream = role === 'replica' && cluster.leader && !ctx.iAmLeader ? upstreamOf(cluster.leader.member) : null;
+  const upstream =
+    role === 'replica' && ctx.standby && ctx.iAmLeader
+      ? remoteUpstream(ctx.standby)
+      : role === 'replica' && cluster.leader && !ctx.iAmLeader
+        ? upstreamOf(cluster.leader.member)
+        : null;
   yield* perform('task.start', {
     task: { kind: 'restart', role, upstream, timeout: timeout ?? dynamic.primaryStartTimeout },
   });
@@ -418,7 +461,7 @@ function* whileDcsUnreachable(
   }
   // The read that failed already retried for retry_timeout: by now our lease may be close to expiring, and a
   // replica may take the lock the moment it does. Offline demotion: stop accepting writes at once.
-  yield* perform('pg.stop', { mode: 'fast' });
+  yield* perform('pg.stop', primaryStop(dynamic));
   yield* perform('task.start', { task: { kind: 'start', role: 'replica', upstream: null, timeout: dynamic.timing.ttl } });
   return {
     decision: decision(
@@ -521,6 +564,16 @@ function* withoutData(ctx: Context): Step {
       wakeSoon: true,
     };
   }
+  const remote = ctx.standby ? remoteCloneSource(ctx.standby) : null;
+  if (ctx.standby && remote && cluster.initialize === null && !cluster.leader && !isNoFailover(settings.tags)) {
+    // A standby cluster is not initdb'ed: the initialize race winner clones the remote primary and leads.
+    const won = yield* perform('dcs.initialize', { create: true, sysid: '' });
+    if (won.ok && won.value) {
+      yield* perform('task.start', { task: { kind: 'clone', source: remote } });
+      return { decision: decision('standby_bootstrap_started', `won the initialize race: creating the standby leader from ${describeRemote(ctx.standby)}`), role: 'uninitialized' };
+    }
+    return { decision: decision('bootstrap_lost_race', 'failed to acquire the initialize lock: another member creates the standby leader'), role: 'uninitialized' };
+  }
   if (cluster.initialize === null && !cluster.leader && !isNoFailover(settings.tags)) {
     const won = yield* perform('dcs.initialize', { create: true, sysid: '' });
     if (won.ok && won.value) {
@@ -563,9 +616,10 @@ function* recover(ctx: Context): Step {
           role: 'demoted',
         };
       }
-      const role = formerPrimary ? 'primary' : 'replica';
+      // A standby leader never starts as primary: it starts in recovery following the remote primary.
+      const role = formerPrimary && !ctx.standby ? 'primary' : 'replica';
       yield* perform('task.start', {
-        task: { kind: 'start', role, upstream: null, timeout: dynamic.primaryStartTimeout },
+        task: { kind: 'start', role, upstream: ctx.standby ? remoteUpstream(ctx.standby) : null, timeout: dynamic.primaryStartTimeout },
       });
       return {
         decision: decision('starting_primary', `starting postgres as ${role} while holding the leader lock`),
@@ -576,10 +630,20 @@ function* recover(ctx: Context): Step {
   const leaderMember = cluster.leader && !ctx.iAmLeader ? cluster.leader.member : null;
   const source = upstreamOf(leaderMember);
   if (formerPrimary && !cluster.leader && cluster.failover?.candidate && cluster.failover.candidate !== ctx.settings.name) {
-    // After our own switchover: give the candidate the moment it needs instead of starting up read-only.
+    // After our own switchover: give the candidate the moment it needs instead of starting up read-only, but
+    // not for ever: a candidate that has not taken the lock within a ttl never will, and the request goes.
+    const since = ctx.memory.switchoverWaitSince ?? ctx.now;
+    if (ctx.now - since < dynamic.timing.ttl * 1000) {
+      return {
+        decision: decision('waiting_for_switchover_candidate', `waiting for ${cluster.failover.candidate} to take the leader lock`),
+        memory: { rewindArmed: true, switchoverWaitSince: since },
+      };
+    }
+    yield* perform('dcs.clearFailover', { expected: cluster.failover.version });
     return {
-      decision: decision('waiting_for_switchover_candidate', `waiting for ${cluster.failover.candidate} to take the leader lock`),
-      memory: { rewindArmed: true },
+      decision: decision('switchover_stale_cleared', `${cluster.failover.candidate} did not take the leader lock within ttl: switchover request removed`),
+      memory: { rewindArmed: true, switchoverWaitSince: null },
+      wakeSoon: true,
     };
   }
   if (formerPrimary && source) {
@@ -596,13 +660,16 @@ function* recover(ctx: Context): Step {
       memory: { rewindArmed: true },
     };
   }
+  // nostream, replicatefrom and the standby cluster's remote primary decide the upstream, as in follow().
+  const target = nodeToFollow({ cluster, name: ctx.settings.name, tags: ctx.settings.tags, standby: ctx.standby, paused: dynamic.pause });
+  const startFrom = target.kind === 'upstream' ? target.upstream : source;
   yield* perform('task.start', {
-    task: { kind: 'start', role: 'replica', upstream: source, timeout: dynamic.timing.ttl },
+    task: { kind: 'start', role: 'replica', upstream: startFrom, timeout: dynamic.timing.ttl },
   });
   return {
     decision: decision(
       'starting_replica',
-      source ? `starting postgres as a replica of ${source.name}` : 'starting postgres read-only: there is no leader to follow',
+      startFrom ? `starting postgres as a replica of ${startFrom.name}` : 'starting postgres read-only: there is no leader to follow',
     ),
     memory: { rewindArmed: formerPrimary },
   };
@@ -640,6 +707,7 @@ function* leaderRace(ctx: Context): Step {
   const memory = { lockValidUntil: ctx.now + ctx.dynamic.timing.ttl * 1000, rewindArmed: false };
   // The new leader consumes the switchover request; while paused the candidate stays recorded (as Patroni keeps it).
   if (ctx.cluster.failover && !dynamic.pause) yield* perform('dcs.clearFailover', { expected: ctx.cluster.failover.version });
+  if (ctx.standby) return yield* asStandbyLeader(ctx, memory);
   if (pg.role === 'primary') {
     yield* publishLeaderState(ctx);
     return { decision: decision('acquired_lock_as_primary', 'acquired the leader lock as the running primary'), memory };
@@ -667,7 +735,10 @@ function* checkEligibility(
   }
   if (isNoFailover(settings.tags)) return { reason: 'nofailover', message: 'tagged nofailover' };
   if (!ctx.watchdog.healthy) return { reason: 'watchdog_failed', message: 'the watchdog is required but cannot be used' };
-  if (synchronousModeActive(ctx) && !isSynchronousMember(cluster, settings.name)) {
+  const failsafeMembers = failsafeModeEnabled(cluster.config?.data) ? failsafeRaceMembers(cluster.failsafe, settings.name) : [];
+  if (failsafeMembers === null) return { reason: 'not_in_failsafe', message: 'failsafe_mode is on and I am not listed in the failsafe key' };
+  // Quorum mode lets any member race: it must collect enough votes instead (quorumRaceVerdict below).
+  if (synchronousModeActive(ctx) && !quorumCommitActive(dynamic, cluster) && !isSynchronousMember(cluster, settings.name)) {
     return { reason: 'not_synchronous', message: 'synchronous_mode is on and I am not a synchronous standby' };
   }
   const manual = failover !== null && (failover.candidate !== null || failover.leader !== null);
@@ -678,7 +749,8 @@ function* checkEligibility(
   }
   const current = apiMembers(cluster.members);
   const remembered = ctx.memory.knownMembers.filter((known) => !current.some((member) => member.name === known.name));
-  const others = [...current, ...remembered].filter((member) => member.name !== settings.name);
+  const listed = failsafeMembers.filter((known) => ![...current, ...remembered].some((member) => member.name === known.name));
+  const others = [...current, ...remembered, ...listed].filter((member) => member.name !== settings.name);
   const peers = others.length ? yield* perform('peers.probe', { members: others }) : [];
   const healthy = (peer: PeerStatus): boolean =>
     peer.reachable && peer.state === 'running' && !isNoFailover(peer.tags) && !peer.watchdogFailed;
@@ -706,6 +778,7 @@ function* checkEligibility(
   }
   const myPosition = pg.walPosition ?? 0;
   const myPriority = failoverPriority(settings.tags);
+  if (quorumCommitActive(dynamic, cluster)) return quorumRaceVerdict(compared, { cluster, me: settings.name, myPosition, myPriority });
   for (const peer of compared) {
     const verdict = comparePeer(peer, myPosition, myPriority);
     if (verdict) return verdict;
@@ -734,15 +807,23 @@ function comparePeer(
 
 function* asLeader(ctx: Context): Step {
   const { pg, dynamic } = ctx;
-  if (dynamic.pause && pg.role !== 'primary' && ctx.cluster.failover?.candidate !== ctx.settings.name) {
+  if (dynamic.pause && pg.role !== 'primary' && !ctx.standby && ctx.cluster.failover?.candidate !== ctx.settings.name) {
     yield* perform('dcs.releaseLeader', {});
     return {
       decision: decision('paused_released_lock', 'paused and postgres is not running as primary: released the leader lock'),
       memory: { lockValidUntil: null },
     };
   }
-  const renewed = yield* renewLock(ctx);
+  const renewal = yield* perform('dcs.renewLeader', {});
+  const renewed = renewal.ok && renewal.value;
   if (!renewed) {
+    // The store did not answer (the lock is not known lost): as Patroni's DCS error branch, failsafe may keep us.
+    const failsafe = renewal.ok || pg.role !== 'primary' || dynamic.pause ? null : yield* keepPrimaryOnFailsafe(ctx, pg, dynamic);
+    if (failsafe?.keep) return failsafe.outcome;
+    if (failsafe && !renewal.ok) {
+      // Offline demotion (read-only at once, lock kept), as when the read fails: not a known loss of the lock.
+      return withFailsafeCleared(yield* whileDcsUnreachable(ctx, pg, dynamic, failsafe.why ? `${renewal.error}; ${failsafe.why}` : renewal.error));
+    }
     if (pg.role === 'primary' && dynamic.pause) {
       return {
         decision: decision('paused_primary_without_lock', 'paused: failed to renew the leader lock, postgres keeps running'),
@@ -753,7 +834,16 @@ function* asLeader(ctx: Context): Step {
     return lockLost(ctx, 'failed to renew the leader lock');
   }
   const memory = { lockValidUntil: ctx.now + dynamic.timing.ttl * 1000, rewindArmed: false };
+  if (ctx.standby) {
+    const handled = ctx.cluster.failover ? yield* processManualFailover(ctx, ctx.cluster.failover) : null;
+    if (handled) return { ...handled, memory: { ...memory, ...handled.memory } };
+    return yield* asStandbyLeader(ctx, memory);
+  }
   if (pg.role !== 'primary') {
+    // standby_cluster was removed from the config while we led the standby cluster: this is its promotion.
+    if (ctx.memory.lastRole === 'standby_leader') {
+      return yield* promote(ctx, memory, 'standby_cluster_promoted', 'promoted the standby cluster: standby_cluster is gone from the configuration');
+    }
     return yield* promote(ctx, memory, 'promoted_holding_lock', 'promoted self to leader because I hold the leader lock');
   }
   if (!dynamic.pause && !ctx.watchdog.running) {
@@ -774,7 +864,7 @@ function* asLeader(ctx: Context): Step {
     const handled = yield* processManualFailover(ctx, ctx.cluster.failover);
     if (handled) return { ...handled, memory: { ...memory, ...handled.memory } };
   }
-  const published = yield* publishLeaderState(ctx);
+  const published = { ...(yield* publishLeaderState(ctx)), ...(yield* publishFailsafeTopology(ctx.cluster, ctx.settings, ctx.memory.configData)) };
   const synced = yield* manageSynchronousReplication(ctx);
   const restart = yield* dueScheduledRestart(ctx);
   if (restart) return { ...restart, memory: { ...memory, ...published, ...synced, ...restart.memory } };
@@ -785,11 +875,35 @@ function* asLeader(ctx: Context): Step {
   };
 }
 
+/** The lock holder of a standby cluster (rules in standby-cluster.ts); it keeps status and its replicas' slots like a primary. */
+function* asStandbyLeader(ctx: Context, memory: Partial<HaMemory>): Step {
+  const standby = ctx.standby!;
+  if (ctx.dynamic.pause && ctx.pg.role === 'primary') {
+    return { decision: decision('paused_no_action', 'paused: postgres runs as primary although this is a standby cluster; not demoting'), memory };
+  }
+  const step = yield* standbyLeaderStep({
+    name: ctx.settings.name,
+    pg: ctx.pg,
+    standby,
+    startTimeout: ctx.dynamic.primaryStartTimeout,
+    lastRole: ctx.memory.lastRole,
+  });
+  const published = step.stopped ? {} : yield* publishLeaderState(ctx);
+  return {
+    decision: decision(step.reason, step.message),
+    memory: { ...memory, ...published },
+    postgresChanged: step.postgresChanged,
+    stopped: step.stopped,
+    role: 'standby_leader',
+    wakeSoon: step.postgresChanged,
+  };
+}
+
 /** Promotion behind the fencing hook: a failing `pre_promote` gives the lock back and keeps us out for a ttl. */
 function* promote(
   ctx: Context,
   memory: Partial<HaMemory>,
-  reason: 'acquired_lock_promoting' | 'promoted_holding_lock',
+  reason: 'acquired_lock_promoting' | 'promoted_holding_lock' | 'standby_cluster_promoted',
   message: string,
 ): Step {
   if (!ctx.dynamic.pause && !ctx.watchdog.running) {
@@ -810,6 +924,8 @@ function* promote(
         memory,
       };
     }
+    // Every acknowledged commit is at or below this position: standbys past it count as confirmed.
+    memory = { ...memory, syncChangedAtLsn: ctx.pg.walPosition ?? 0 };
   }
   const fenced = yield* perform('pg.prePromote', {});
   if (!fenced) {
@@ -865,7 +981,7 @@ function* processManualFailover(ctx: Context, failover: Failover): Generator<Eff
     );
   }
   // Graceful: a fast shutdown writes the shutdown checkpoint and walsenders send it before exiting; then the lock goes.
-  yield* perform('pg.stop', { mode: 'fast' });
+  yield* perform('pg.stop', primaryStop(ctx.dynamic));
   yield* perform('dcs.releaseLeader', {});
   yield* perform('callback.run', { action: 'on_role_change', role: 'demoted' });
   return {
@@ -880,9 +996,12 @@ function* processManualFailover(ctx: Context, failover: Failover): Generator<Eff
 /** A member fit to take over now: reachable, running, replica, not nofailover, within maximum_lag_on_failover. */
 function* healthyFailoverCandidate(ctx: Context, wanted: string | null = null): Generator<Effect, string | null, unknown> {
   const { cluster, settings, dynamic, pg } = ctx;
+  // In synchronous mode only a member the `sync` key lists may be promoted (a candidate outside it would refuse).
+  const syncOnly = synchronousModeActive(ctx);
   const members = cluster.members
     .filter((member) => member.name !== settings.name && (wanted === null || member.name === wanted))
     .filter((member) => typeof member.data.api_url === 'string' && !isNoFailover(memberTags(member)))
+    .filter((member) => !syncOnly || isSynchronousMember(cluster, member.name))
     .map((member) => ({ name: member.name, apiUrl: member.data.api_url as string }));
   if (!members.length) return null;
   const peers = yield* perform('peers.probe', { members });
@@ -901,20 +1020,20 @@ function* healthyFailoverCandidate(ctx: Context, wanted: string | null = null): 
 
 /** The lock holder keeps `status`, `history` and the members' replication slots current. */
 function* publishLeaderState(ctx: Context): Generator<Effect, Partial<HaMemory>, unknown> {
-  const { pg, cluster, settings, dynamic } = ctx;
+  const { pg, cluster, settings } = ctx;
   const optime = pg.walPosition ?? 0;
   let published: Partial<HaMemory> = {};
-  if (optime > 0 && optime !== ctx.memory.lastPublishedOptime) {
-    const written = yield* perform('dcs.writeStatus', {
-      status: { optime, slots: cluster.status.slots, retainSlots: cluster.status.retainSlots },
-    });
-    if (written.ok) published = { lastPublishedOptime: optime };
-  }
-  if (dynamic.useSlots) {
-    const names = cluster.members
-      .filter((member) => member.name !== settings.name && !tagIsTrue(memberTags(member), 'nostream'))
-      .map((member) => slotNameForMember(member.name));
-    yield* perform('pg.syncSlots', { names });
+  // Slots first: `status` publishes where they stand (see ha/slots.ts).
+  const slots = yield* syncSlots(slotCycleInput(ctx));
+  const status = {
+    optime,
+    slots: slots.published?.slots ?? cluster.status.slots,
+    retainSlots: slots.published?.retain ?? cluster.status.retainSlots,
+  };
+  if (slots.published) published = { retainSlotsSeen: slots.published.seen };
+  if (optime > 0 && (optime !== ctx.memory.lastPublishedOptime || statusSlotsDiffer(cluster.status, status))) {
+    const written = yield* perform('dcs.writeStatus', { status });
+    if (written.ok) published = { ...published, lastPublishedOptime: optime };
   }
   if (pg.timeline !== null && pg.timeline > 1) {
     const lastRecorded = cluster.history?.lines.at(-1)?.[0] ?? 0;
@@ -932,6 +1051,36 @@ function* publishLeaderState(ctx: Context): Generator<Effect, Partial<HaMemory>,
     }
   }
   return published;
+}
+
+function slotCycleInput(ctx: Context): SlotCycleInput {
+  return {
+    cluster: ctx.cluster,
+    me: ctx.settings.name,
+    tags: ctx.settings.tags,
+    pg: ctx.pg,
+    configData: ctx.cluster.config?.data ?? ctx.memory.configData ?? ctx.settings.bootstrapDynamicConfig,
+    paused: ctx.dynamic.pause,
+    now: ctx.now,
+    retainSeen: ctx.memory.retainSlotsSeen ?? null,
+    standbyCluster: ctx.standby !== null,
+  };
+}
+
+/** A replica that follows quietly keeps its slots in step; missing permanent logical slots are copied from the primary. */
+function* replicaSlots(ctx: Context, followed: Outcome): Generator<Effect, Outcome | null, unknown> {
+  if (followed.decision.reason !== 'following_leader' || ctx.pg.role !== 'replica') return null;
+  const slots = yield* syncSlots(slotCycleInput(ctx));
+  const source = upstreamOf(ctx.cluster.leader?.member ?? null);
+  if (!slots.copy.length || !source) return null;
+  const names = slots.copy.map((slot) => slot.name);
+  yield* perform('task.start', {
+    task: { kind: 'restart', role: 'replica', upstream: source, timeout: ctx.dynamic.timing.ttl, installSlots: { source, slots: slots.copy } },
+  });
+  return {
+    ...followed,
+    decision: decision('copying_logical_slots', `copying logical slots ${names.join(', ')} from the primary ${source.name} (postgres restarts)`),
+  };
 }
 
 function* follow(ctx: Context, leaderName: string, leaderMember: Member | null): Step {
@@ -953,10 +1102,13 @@ function* follow(ctx: Context, leaderName: string, leaderMember: Member | null):
       wakeSoon: true,
     };
   }
-  const upstream = upstreamOf(leaderMember);
-  if (!upstream) {
-    return { decision: decision('waiting_for_leader_member', `waiting for ${leaderName} to publish its member data`) };
+  const target = nodeToFollow({ cluster: ctx.cluster, name: ctx.settings.name, tags: ctx.settings.tags, standby: ctx.standby, paused: ctx.dynamic.pause });
+  if (target.kind === 'unknown') {
+    return { decision: decision('waiting_for_leader_member', `waiting for ${target.member} to publish its member data`) };
   }
+  // null only with nostream: standby.signal without primary_conninfo, WAL from restore_command.
+  const upstream = target.upstream;
+  const followedName = describeFollow(target, leaderName);
   const leaderTimeline = typeof leaderMember?.data.timeline === 'number' ? leaderMember.data.timeline : null;
   const behindTimeline = leaderTimeline !== null && pg.timeline !== null && leaderTimeline > pg.timeline;
   if (!ctx.dynamic.pause && behindTimeline && pg.replicationState !== 'streaming' && pastSwitchPoint(ctx.cluster, pg)) {
@@ -990,14 +1142,14 @@ function* follow(ctx: Context, leaderName: string, leaderMember: Member | null):
     return {
       decision: decision(
         'following_new_leader',
-        `following new leader ${leaderName}${followed.restarted ? ' (postgres restarted)' : ' (configuration reloaded)'}`,
+        `following new leader ${followedName}${followed.restarted ? ' (postgres restarted)' : ' (configuration reloaded)'}`,
       ),
       memory: memoryUpdate,
       postgresChanged: true,
     };
   }
   return {
-    decision: decision('following_leader', `no action: I am (${ctx.settings.name}) a secondary, and following a leader (${leaderName})`),
+    decision: decision('following_leader', `no action: I am (${ctx.settings.name}) a secondary, and following ${ctx.standby ? 'a standby leader' : 'a leader'} (${followedName})`),
     memory: memoryUpdate,
   };
 }
@@ -1007,6 +1159,12 @@ const SYNC_CONFIRM_MS = 2000;
 /** Synchronous mode is in force once the primary recorded itself in the `sync` key. */
 function synchronousModeActive(ctx: Context): boolean {
   return ctx.dynamic.synchronousMode !== 'off' && Boolean(ctx.cluster.sync?.leader);
+}
+
+/** How a primary stops when it demotes: primary_stop_timeout bounds the stop in synchronous mode only. */
+function primaryStop(dynamic: DynamicConfig): { mode: 'fast'; killAfter?: number } {
+  const killAfter = primaryStopKillAfter(dynamic);
+  return killAfter === undefined ? { mode: 'fast' } : { mode: 'fast', killAfter };
 }
 
 function isSynchronousMember(cluster: Cluster, name: string): boolean {
@@ -1029,6 +1187,10 @@ function* manageSynchronousReplication(ctx: Context): Generator<Effect, Partial<
       return { syncChangedAtLsn: null };
     }
     return {};
+  }
+  if (dynamic.synchronousMode === 'quorum') {
+    const outcome = yield* manageQuorumReplication({ cluster, pg, dynamic, me, syncChangedAtLsn: ctx.memory.syncChangedAtLsn });
+    return outcome.syncChangedAtLsn !== undefined ? { syncChangedAtLsn: outcome.syncChangedAtLsn } : {};
   }
   let sync = cluster.sync;
   let version = sync?.version ?? null;
@@ -1074,6 +1236,11 @@ function* manageSynchronousReplication(ctx: Context): Generator<Effect, Partial<
  */
 function* syncBeforePromote(ctx: Context): Generator<Effect, boolean, unknown> {
   const { cluster, settings, dynamic } = ctx;
+  if (dynamic.synchronousMode === 'quorum') {
+    // Quorum mode leaves the key to the new primary's first cycle; the GUC alone keeps the overlap until then.
+    yield* perform('pg.setSyncStandbyNames', { value: quorumPrePromoteValue(cluster, settings.name, dynamic) });
+    return true;
+  }
   const others = (cluster.sync?.syncStandby ?? []).filter((name) => name.toLowerCase() !== settings.name.toLowerCase());
   const standbys = dynamic.synchronousModeStrict ? others : [];
   const written = yield* perform('dcs.setSync', {
@@ -1100,12 +1267,12 @@ function pastSwitchPoint(cluster: Cluster, pg: PostgresObservation): boolean {
   return pg.replayLsn !== null && pg.replayLsn > line[1];
 }
 
-function* renewLock(ctx: Context): Generator<Effect, boolean, unknown> {
+function* renewLock(_ctx: Context): Generator<Effect, boolean, unknown> {
   const renewed = yield* perform('dcs.renewLeader', {});
   return renewed.ok && renewed.value;
 }
 
-function* demoteAfterLockLoss(ctx: Context): Step {
+function* demoteAfterLockLoss(_ctx: Context): Step {
   yield* perform('pg.stop', { mode: 'immediate' });
   yield* perform('callback.run', { action: 'on_role_change', role: 'demoted' });
   return {
@@ -1176,7 +1343,7 @@ function roleOf(pg: PostgresObservation, memory: HaMemory): MemberRole {
   return memory.lastRole === 'primary' ? 'demoted' : (memory.lastRole ?? 'replica');
 }
 
-function stateOf(pg: PostgresObservation, task: TaskState | null, outcome: Outcome): PostgresState {
+function stateOf(pg: PostgresObservation, task: TaskState | null, _outcome: Outcome): PostgresState {
   if (task?.state === 'running') {
     switch (task.kind) {
       case 'bootstrap':

@@ -4,6 +4,7 @@ export type DecisionReason =
   // store not reachable
   | 'dcs_unreachable'
   | 'dcs_unreachable_demoted'
+  | 'dcs_unreachable_failsafe'
   // long tasks
   | 'task_running'
   | 'task_running_lock_renewed'
@@ -48,6 +49,14 @@ export type DecisionReason =
   | 'demoted_other_leader'
   | 'stopping_for_rewind'
   | 'waiting_for_leader_member'
+  // replication slots
+  | 'copying_logical_slots'
+  // standby cluster (standby-cluster.ts)
+  | 'standby_bootstrap_started'
+  | 'standby_leader_following_remote'
+  | 'standby_leader_lock_renewed'
+  | 'demoting_to_standby_cluster'
+  | 'standby_cluster_promoted'
   // manual switchover and failover
   | 'switchover_scheduled'
   | 'switchover_stale_cleared'
@@ -86,7 +95,9 @@ export type IneligibleReason =
   | 'former_leader'
   | 'pre_promote_backoff'
   | 'watchdog_failed'
-  | 'not_synchronous';
+  | 'not_synchronous'
+  | 'quorum_not_reached'
+  | 'not_in_failsafe';
 
 export interface Decision {
   readonly reason: DecisionReason;

@@ -4,6 +4,8 @@
  */
 import type { Cluster, ClusterStatus, MemberData, Tags, TimelineHistoryEntry, ValueVersion } from '../model.js';
 import type { PostgresObservation, StopMode, Upstream } from '../postgres.js';
+import type { LogicalSlotSpec, SlotChangeOutcome, SlotChanges } from './slots.js';
+import type { FailsafeAck, FailsafePayload } from './failsafe.js';
 
 /** A store operation either answered or the store could not be reached. */
 export type DcsOutcome<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
@@ -25,6 +27,8 @@ export type TaskSpec =
       readonly role: 'primary' | 'replica';
       readonly upstream: Upstream | null;
       readonly timeout: number;
+      /** Copy these permanent logical slots from `source` (the primary) into the data directory while stopped. */
+      readonly installSlots?: { readonly source: Upstream; readonly slots: readonly LogicalSlotSpec[] };
     };
 
 /** Patroni's callbacks, run as `<command> <action> <role> <scope>`. */
@@ -54,9 +58,11 @@ export type PeerStatus =
 interface EffectSpecs {
   'pg.observe': { args: object; result: PostgresObservation };
   'pg.promote': { args: object; result: boolean };
-  'pg.stop': { args: { mode: StopMode }; result: boolean };
+  /** `killAfter`: seconds after which a stop still in progress ends with SIGKILL (primary_stop_timeout). */
+  'pg.stop': { args: { mode: StopMode; killAfter?: number }; result: boolean };
   'pg.follow': { args: { upstream: Upstream | null }; result: { changed: boolean; restarted: boolean } | null };
-  'pg.syncSlots': { args: { names: readonly string[] }; result: boolean };
+  /** Drops, creates and advances local replication slots (see ha/slots.ts); null when postgres did not answer. */
+  'pg.changeSlots': { args: { changes: SlotChanges }; result: SlotChangeOutcome | null };
   'pg.timelineHistory': { args: { timeline: number }; result: Array<[number, number, string]> | null };
   'dcs.load': { args: object; result: DcsOutcome<Cluster> };
   'dcs.acquireLeader': { args: object; result: DcsOutcome<boolean> };
@@ -69,6 +75,8 @@ interface EffectSpecs {
   'dcs.clearFailover': { args: { expected: ValueVersion }; result: DcsOutcome<boolean> };
   'dcs.setHistory': { args: { lines: readonly TimelineHistoryEntry[] }; result: DcsOutcome<boolean> };
   'dcs.writeStatus': { args: { status: ClusterStatus }; result: DcsOutcome<boolean> };
+  /** The failsafe topology `{name: api_url}`, written by the leader when it changes. */
+  'dcs.writeFailsafe': { args: { members: Readonly<Record<string, string>> }; result: DcsOutcome<boolean> };
   /** Compare-and-set of `sync`; the new version, or false on conflict. */
   'dcs.setSync': {
     args: { value: { leader: string; syncStandby: readonly string[]; quorum: number }; expected: ValueVersion | null };
@@ -85,6 +93,10 @@ interface EffectSpecs {
   'watchdog.activate': { args: object; result: boolean };
   'watchdog.disable': { args: object; result: boolean };
   'peers.probe': { args: { members: ReadonlyArray<{ name: string; apiUrl: string }> }; result: PeerStatus[] };
+  /** `POST /failsafe` to each member with the primary's data; every member's answer (a failure is not accepted). */
+  'peers.failsafe': { args: { members: ReadonlyArray<{ name: string; apiUrl: string }>; payload: FailsafePayload }; result: FailsafeAck[] };
+  /** Feeds the watchdog without a lock renewal (a primary kept running by failsafe mode). */
+  'watchdog.keepalive': { args: object; result: boolean };
 }
 
 export type EffectKind = keyof EffectSpecs;

@@ -13,6 +13,8 @@ export function* shutdownSequence(input: {
   now: number;
   paused: boolean;
   watchdogRunning?: boolean;
+  /** primary_stop_timeout when it applies (see `primaryStopKillAfter`). */
+  primaryStopKillAfter?: number;
 }): Generator<Effect, Decision, unknown> {
   if (input.paused) {
     if (input.watchdogRunning) yield* perform('watchdog.disable', {});
@@ -21,7 +23,8 @@ export function* shutdownSequence(input: {
   }
   const pg = yield* perform('pg.observe', {});
   if (pg.running) {
-    const stopped = yield* perform('pg.stop', { mode: 'fast' });
+    const killAfter = pg.role === 'primary' ? input.primaryStopKillAfter : undefined;
+    const stopped = yield* perform('pg.stop', killAfter === undefined ? { mode: 'fast' } : { mode: 'fast', killAfter });
     if (stopped) yield* perform('callback.run', { action: 'on_stop', role: pg.role ?? 'replica' });
     // Only once postgres is down may the host stop counting; a failed stop keeps the watchdog armed.
     if (stopped && input.watchdogRunning) yield* perform('watchdog.disable', {});

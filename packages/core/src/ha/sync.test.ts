@@ -76,12 +76,13 @@ function syncCluster(config: Record<string, unknown>, sync: Cluster['sync'], lea
   };
 }
 
-async function run(pg: PostgresObservation, cluster: Cluster, input: Partial<CycleInput> = {}) {
+async function run(pg: PostgresObservation, cluster: Cluster, input: Partial<CycleInput> = {}, extra: Partial<Record<EffectKind, unknown>> = {}) {
   const effects: Effect[] = [];
   const ok = { ok: true, value: true };
   const answers: Partial<Record<EffectKind, unknown>> = {
     'pg.observe': pg, 'dcs.load': { ok: true, value: cluster }, 'dcs.setSync': { ok: true, value: '51' }, 'peers.probe': [],
     'pg.follow': { changed: false, restarted: false }, 'pg.timelineHistory': [], 'pg.promote': true, 'pg.prePromote': true, 'watchdog.activate': true,
+    ...extra,
   };
   const handlers = new Proxy({}, {
     get: (_target, kind: string) => (effect: Effect) => {
@@ -146,5 +147,68 @@ describe('failover in synchronous mode', () => {
     const kinds = isSync.effects.map((effect) => effect.kind);
     expect(kinds.indexOf('dcs.setSync')).toBeLessThan(kinds.indexOf('pg.promote'));
     expect(isSync.effects).toContainEqual({ kind: 'dcs.setSync', value: { leader: 'a', syncStandby: [], quorum: 0 }, expected: '9' });
+  });
+});
+
+describe('quorum commit (synchronous_mode: quorum)', () => {
+  const quorumConfig = { synchronous_mode: 'quorum' };
+  const syncWrites = (effects: Effect[]) => effects.filter((effect) => effect.kind === 'dcs.setSync' || effect.kind === 'pg.setSyncStandbyNames');
+
+  it('takes the key, then sets ANY 1 over every streaming standby; voters follow once they confirmed', async () => {
+    const first = await run(primary([row('a', 9000), row('b', 9500)], ''), syncCluster(quorumConfig, null));
+    expect(syncWrites(first.effects)).toEqual([
+      { kind: 'dcs.setSync', value: { leader: 'p', syncStandby: [], quorum: 0 }, expected: null },
+      { kind: 'pg.setSyncStandbyNames', value: 'ANY 1 (a,b)' },
+    ]);
+    expect(first.result.memory.syncChangedAtLsn).toBe(10_000);
+    const sync = { version: '9', leader: 'p', syncStandby: [], quorum: 0 };
+    const confirmed = primary([row('a', 10_000, { sync_state: 'quorum' }), row('b', 10_000, { sync_state: 'quorum' })], 'ANY 1 (a,b)');
+    const second = await run(confirmed, syncCluster(quorumConfig, sync), { memory: { ...leaderMemory, syncChangedAtLsn: 10_000 } });
+    expect(syncWrites(second.effects)).toEqual([{ kind: 'dcs.setSync', value: { leader: 'p', syncStandby: ['a', 'b'], quorum: 1 }, expected: '9' }]);
+  });
+
+  it('synchronous_node_count 2 over three standbys: ANY 2 and quorum 1', async () => {
+    const members = [member('p'), member('a'), member('b'), member('c')];
+    const cluster = { ...syncCluster({ ...quorumConfig, synchronous_node_count: 2 }, { version: '9', leader: 'p', syncStandby: [], quorum: 0 }), members };
+    const rows = ['a', 'b', 'c'].map((name) => row(name, 10_000, { sync_state: 'quorum' }));
+    const { effects } = await run(primary(rows, 'ANY 2 (a,b,c)'), cluster, { memory: { ...leaderMemory, syncChangedAtLsn: 10_000 } });
+    expect(syncWrites(effects)).toEqual([{ kind: 'dcs.setSync', value: { leader: 'p', syncStandby: ['a', 'b', 'c'], quorum: 1 }, expected: '9' }]);
+  });
+
+  const replica: PostgresObservation = { ...primary([], null), role: 'replica', controlState: 'in archive recovery', standbySignal: true, replicationState: 'streaming', walPosition: 9000, receiveLsn: 9000, replayLsn: 9000 };
+  const unlocked = (sync: Cluster['sync']) => ({ ...syncCluster(quorumConfig, sync), leader: null });
+  const peer = (name: string, walPosition: number) => ({ name, reachable: true, role: 'replica', state: 'running', walPosition, timeline: 1, tags: {}, watchdogFailed: false });
+  const asA = { settings: { ...settings, name: 'a' }, memory: INITIAL_MEMORY };
+
+  it('a candidate needs quorum votes from the key’s members that are not ahead of it', async () => {
+    const sync = { version: '9', leader: 'p', syncStandby: ['a', 'b'], quorum: 1 };
+    const alone = await run(replica, unlocked(sync), asA, { 'peers.probe': [{ name: 'b', reachable: false, error: 'down' }] });
+    expect(alone.result.decision.ineligible).toBe('quorum_not_reached');
+    const voted = await run(replica, unlocked(sync), asA, { 'peers.probe': [peer('b', 9000)] });
+    expect(voted.result.decision.reason).toBe('acquired_lock_promoting');
+    // Before promoting: ANY 1 over the other voter and the old leader, so the key's quorum still meets our commits.
+    expect(voted.effects).toContainEqual({ kind: 'pg.setSyncStandbyNames', value: 'ANY 1 (b,p)' });
+    expect(voted.effects.map((effect) => effect.kind)).not.toContain('dcs.setSync');
+    expect(voted.result.memory.syncChangedAtLsn).toBe(9000);
+    const behind = await run(replica, unlocked(sync), asA, { 'peers.probe': [peer('b', 9500)] });
+    expect(behind.result.decision.ineligible).toBe('peer_ahead');
+  });
+
+  it('a member outside the voters may win with quorum + 1 votes', async () => {
+    const members = [member('p'), member('a'), member('b'), member('c')];
+    const sync = { version: '9', leader: 'p', syncStandby: ['b', 'c'], quorum: 1 };
+    const cluster = { ...unlocked(sync), members };
+    const one = await run(replica, cluster, asA, { 'peers.probe': [peer('b', 9000), { name: 'c', reachable: false, error: 'down' }] });
+    expect(one.result.decision.ineligible).toBe('quorum_not_reached');
+    const two = await run(replica, cluster, asA, { 'peers.probe': [peer('b', 9000), peer('c', 8000)] });
+    expect(two.result.decision.reason).toBe('acquired_lock_promoting');
+    expect(two.effects).toContainEqual({ kind: 'pg.setSyncStandbyNames', value: 'ANY 2 (b,c,p)' });
+  });
+
+  it('the new primary puts the old leader among the voters in its place', async () => {
+    const sync = { version: '9', leader: 'p', syncStandby: ['a', 'b'], quorum: 1 };
+    const pg = primary([row('b', 10_000, { sync_state: 'quorum' })], 'ANY 1 (b,p)');
+    const { effects } = await run(pg, syncCluster(quorumConfig, sync, 'a'), { settings: { ...settings, name: 'a' }, memory: { ...leaderMemory, syncChangedAtLsn: 9000 } });
+    expect(syncWrites(effects)[0]).toEqual({ kind: 'dcs.setSync', value: { leader: 'a', syncStandby: ['b', 'p'], quorum: 1 }, expected: '9' });
   });
 });

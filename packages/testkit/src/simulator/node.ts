@@ -3,7 +3,7 @@
  * leader key changes or a task ends) running the core's `haCycle` and `shutdownSequence` unchanged, with
  * every effect carried out against the models in virtual time.
  */
-import { INITIAL_MEMORY, haCycle, resolveDynamicConfig, shutdownSequence } from '@pgwarden/core';
+import { INITIAL_MEMORY, haCycle, parseSyncStandbyNames, resolveDynamicConfig, shutdownSequence } from '@pgwarden/core';
 import type {
   Cluster,
   CycleResult,
@@ -16,6 +16,7 @@ import type {
   HaMemory,
   HaSettings,
   PeerStatus,
+  ReplicationRow,
   TaskSpec,
   TaskState,
   Timing,
@@ -44,6 +45,7 @@ export interface World {
   readonly store: SimStore;
   readonly rng: Rng;
   node(name: string): SimNode | undefined;
+  nodes(): readonly SimNode[];
   dcsReachable(node: SimNode): boolean;
   peersConnected(a: SimNode, b: SimNode): boolean;
   nextBranchId(): number;
@@ -322,7 +324,7 @@ export class SimNode {
     const store = this.world.store;
     const ok = <T>(value: T) => ({ ok: true as const, value });
     return {
-      'pg.observe': () => this.pg.observe(),
+      'pg.observe': () => ({ ...this.pg.observe(), replication: this.replicationRows() }),
       'pg.promote': () => {
         if (!this.#inShutdown) this.world.onAction(this, 'promote');
         this.world.beforePromote(this);
@@ -334,6 +336,7 @@ export class SimNode {
       'pg.stop': ({ mode }) => {
         if (!this.#inShutdown && this.pg.running) this.world.onAction(this, `stop (${mode})`);
         if (this.pg.running) this.world.trace(this.name, `postgres stopped (${mode}) as ${this.pg.mode}`);
+        if (mode !== 'immediate') this.#flushToStandbys();
         this.pg.stop(mode);
         return true;
       },
@@ -346,7 +349,7 @@ export class SimNode {
         if (this.pg.running) this.world.trace(this.name, `now following ${target ?? 'nobody'}`);
         return { changed: true, restarted: false };
       },
-      'pg.syncSlots': () => true,
+      'pg.changeSlots': () => ({ failed: [], recopy: [] }),
       'pg.timelineHistory': ({ timeline }) => this.pg.history(timeline),
       'pg.prePromote': () => true,
       // The watchdog is armed and disarmed as the rules ask, but never fires: the simulator shows what the HA
@@ -359,13 +362,24 @@ export class SimNode {
         this.watchdogArmed = false;
         return true;
       },
-      // Synchronous replication is not modelled yet: the simulator runs clusters with synchronous_mode off.
-      'dcs.setSync': () => ({ ok: true, value: '0' }),
-      'dcs.deleteSync': () => ({ ok: true, value: true }),
-      'pg.setSyncStandbyNames': () => true,
+      'dcs.setSync': ({ value, expected }) => ok(store.setSync(value, expected)),
+      'dcs.deleteSync': ({ expected }) => ok(store.deleteSync(expected)),
+      'pg.setSyncStandbyNames': ({ value }) => {
+        if (value !== this.pg.synchronousStandbyNames) this.world.trace(this.name, `synchronous_standby_names = ${value ?? '(none)'}`);
+        this.pg.synchronousStandbyNames = value;
+        return true;
+      },
       'callback.run': () => true,
       'task.start': ({ task }) => this.#startTask(task),
       'peers.probe': ({ members }) => members.map(({ name }) => this.#probe(name)),
+      // Failsafe mode is not modelled in the store: a reachable member that is not a primary accepts.
+      'peers.failsafe': ({ members }) =>
+        members.map(({ name }) => {
+          const peer = this.#probe(name);
+          return { name, accepted: peer.reachable && peer.role !== 'primary', lsn: peer.reachable ? peer.walPosition : null };
+        }),
+      'dcs.writeFailsafe': () => ok(true),
+      'watchdog.keepalive': () => true,
       'dcs.load': () => {
         this.view = store.loadCluster();
         return ok(this.view);
@@ -521,6 +535,40 @@ export class SimNode {
     // An interrupted initdb or basebackup leaves nothing usable behind.
     if (task.spec.kind === 'bootstrap' || task.spec.kind === 'clone' || task.spec.kind === 'reinitialize') this.pg.wipe();
     this.world.trace(this.name, `task ${task.spec.kind} aborted (${why})`);
+  }
+
+  /** A clean shutdown of a primary waits until its walsenders sent all WAL to the standbys streaming from it. */
+  #flushToStandbys(): void {
+    const pg = this.pg;
+    if (!pg.running || pg.mode !== 'primary' || pg.frozen) return;
+    for (const node of this.world.nodes()) {
+      const replica = node.pg;
+      if (node === this || !replica.running || !replica.streaming || replica.frozen || replica.upstream !== this.name) continue;
+      if (!this.world.peersConnected(this, node) || !canStream(replica, pg)) continue;
+      replica.lsn = pg.lsn;
+      replica.lineage = [...pg.lineage];
+    }
+  }
+
+  /** pg_stat_replication on this node: the replicas streaming from it now, with the sync_state PostgreSQL reports. */
+  replicationRows(): ReplicationRow[] {
+    const pg = this.pg;
+    if (!pg.running || !pg.accepting || pg.mode !== 'primary') return [];
+    const guc = parseSyncStandbyNames(pg.synchronousStandbyNames);
+    return this.world
+      .nodes()
+      .filter((node) => node !== this && node.pg.streaming && node.pg.upstream === this.name && node.pg.running)
+      .map((node) => ({
+        usename: 'replicator',
+        application_name: node.name,
+        client_addr: null,
+        state: 'streaming',
+        sync_state: guc.members.has(node.name.toLowerCase()) ? (guc.quorum ? 'quorum' : 'sync') : 'async',
+        sync_priority: 0,
+        write_lsn: node.pg.lsn,
+        flush_lsn: node.pg.lsn,
+        replay_lsn: node.pg.lsn,
+      }));
   }
 
   /** One replication step: a connected replica receives up to `bytes` from its upstream. */

@@ -33,6 +33,8 @@ export class SimPostgres {
   /** The node (VM) is frozen: nothing runs. */
   frozen = false;
   startCount = 0;
+  /** synchronous_standby_names in postgresql.conf (outside the data directory: survives wipe and clone). */
+  synchronousStandbyNames: string | null = null;
 
   get timeline(): number | null {
     return this.lineage.at(-1)?.tl ?? null;
@@ -64,7 +66,7 @@ export class SimPostgres {
       serverVersion: 150000,
       replication: [],
       pendingRestart: false,
-      synchronousStandbyNames: null,
+      synchronousStandbyNames: up ? this.synchronousStandbyNames : null,
     };
   }
 

@@ -3,7 +3,7 @@
  * simulated PostgreSQL servers, in virtual time, under a fault schedule drawn from a seed, with the safety
  * and liveness invariants checked after every event. The same seed replays the same run, event for event.
  */
-import { checkSwitchoverRequest, resolveDynamicConfig } from '@pgwarden/core';
+import { checkSwitchoverRequest, parseSyncStandbyNames, resolveDynamicConfig } from '@pgwarden/core';
 import type { DynamicConfig, Effect, HaSettings, SwitchoverRequest } from '@pgwarden/core';
 import type { Rng } from './prng.js';
 import { createRng } from './prng.js';
@@ -11,6 +11,8 @@ import { Scheduler } from './scheduler.js';
 import { SimStore } from './store.js';
 import type { World } from './node.js';
 import { SimNode } from './node.js';
+import type { Branch } from './postgres.js';
+import { divergencePoint } from './postgres.js';
 
 export type FaultKind =
   | 'kill'
@@ -79,7 +81,14 @@ export interface TraceEntry {
 }
 
 export interface Violation {
-  readonly invariant: 'single-writable-primary' | 'promote-holds-lock' | 'promote-lag' | 'paused-no-action' | 'elected-after-faults' | 'replicas-streaming';
+  readonly invariant:
+    | 'single-writable-primary'
+    | 'promote-holds-lock'
+    | 'promote-lag'
+    | 'paused-no-action'
+    | 'elected-after-faults'
+    | 'replicas-streaming'
+    | 'sync-commit-lost';
   readonly t: number;
   readonly message: string;
 }
@@ -102,6 +111,8 @@ export interface SimulationResult {
     readonly cycles: number;
     readonly promotions: number;
     readonly faults: number;
+    /** Ticks on which a primary acknowledged commits synchronously. */
+    readonly syncAcks: number;
   };
   /** When the faults stopped (virtual ms since start). */
   readonly quietAt: number;
@@ -142,6 +153,9 @@ export class Simulation {
   #settledAt: number | null = null;
   #currentLeader: string | null = null;
   #slowReplica = new Map<string, number>();
+  /** The newest commit acknowledged as synchronous: its position, the history it belongs to, and by whom. */
+  #lastSyncAck: { lsn: number; lineage: readonly Branch[]; primary: string } | null = null;
+  #syncAcks = 0;
 
   constructor(options: SimulationOptions) {
     this.options = options;
@@ -150,6 +164,17 @@ export class Simulation {
     this.#faultRng = root.fork();
     this.#workRng = root.fork();
     const setupRng = root.fork();
+    // Drawn from its own stream so adding it left every earlier draw (and the known-failing seeds) unchanged.
+    const syncRng = root.fork();
+    const syncMode = syncRng.pick(['off', 'off', 'off', 'on', 'on', 'quorum', 'quorum', 'quorum'] as const);
+    const syncConfig =
+      syncMode === 'off'
+        ? {}
+        : {
+            synchronous_mode: syncMode === 'on' ? true : 'quorum',
+            synchronous_mode_strict: syncRng.chance(0.3),
+            synchronous_node_count: syncRng.pick([1, 1, 2]),
+          };
     this.warmupMs = options.warmupMs ?? 60_000;
     this.faultPhaseMs = options.faultPhaseMs ?? 600_000;
     this.quietMs = options.quietMs ?? 300_000;
@@ -163,6 +188,7 @@ export class Simulation {
       retry_timeout: setupRng.pick([5, 10, 10]),
       maximum_lag_on_failover: 1_048_576,
       postgresql: { use_pg_rewind: setupRng.chance(0.7), use_slots: true },
+      ...syncConfig,
       ...options.dynamicConfig,
     };
     const count = options.nodes ?? 3;
@@ -388,6 +414,7 @@ export class Simulation {
       trace: this.trace,
       leaders: this.leaders,
       stats: {
+        syncAcks: this.#syncAcks,
         virtualMs: this.elapsed(),
         events: this.#events,
         cycles: this.nodes.reduce((sum, node) => sum + node.cycles, 0),
@@ -417,6 +444,7 @@ export class Simulation {
       store: this.store,
       rng: this.#rng,
       node: (name) => this.nodes.find((node) => node.name === name),
+      nodes: () => this.nodes,
       dcsReachable: (node) => this.dcsReachable(node),
       peersConnected: (a, b) => this.peersConnected(a, b),
       nextBranchId: () => ++this.#branchId,
@@ -440,6 +468,7 @@ export class Simulation {
         const bytes = this.#workRng.chance(0.05) ? 0 : (slow ?? Number.MAX_SAFE_INTEGER);
         node.replicate(bytes);
       }
+      this.#acknowledgeSyncCommits();
       this.scheduler.after(TICK_MS, tick);
     };
     this.scheduler.after(TICK_MS, tick);
@@ -578,8 +607,52 @@ export class Simulation {
     }
   }
 
+  /**
+   * The workload's commits on a primary wait for `synchronous_standby_names`: FIRST/priority n or ANY n of the
+   * listed standbys that stream from it must have the WAL (the placeholder never answers). What they all hold up
+   * to is acknowledged; with an empty setting commits are asynchronous and promise nothing.
+   */
+  #acknowledgeSyncCommits(): void {
+    for (const node of this.nodes) {
+      if (!node.pg.writable()) continue;
+      const guc = parseSyncStandbyNames(node.pg.synchronousStandbyNames);
+      if (!node.pg.synchronousStandbyNames || guc.num <= 0) continue;
+      const connected = new Map(
+        this.nodes
+          .filter((other) => other !== node && other.pg.running && other.pg.streaming && other.pg.upstream === node.name)
+          .map((other) => [other.name.toLowerCase(), other.pg.lsn] as const),
+      );
+      const listed = [...guc.members].filter((name) => connected.has(name)).map((name) => connected.get(name)!);
+      // ANY n: the n-th best of the listed standbys; FIRST n: the n connected standbys listed first must all have it.
+      const acked = guc.quorum ? [...listed].sort((a, b) => b - a)[guc.num - 1] : listed.length >= guc.num ? Math.min(...listed.slice(0, guc.num)) : undefined;
+      if (acked === undefined) continue;
+      const last = this.#lastSyncAck;
+      if (last && last.primary === node.name && last.lsn >= acked) continue;
+      this.#syncAcks++;
+      this.#lastSyncAck = { lsn: acked, lineage: node.pg.lineage.filter((branch) => branch.start <= acked), primary: node.name };
+    }
+  }
+
+  /** (f) No acknowledged synchronous commit is lost: whoever becomes primary holds the newest one, on its history. */
+  #checkSyncCommitKept(node: SimNode, how: string): void {
+    const last = this.#lastSyncAck;
+    if (!last) return;
+    const pg = node.pg;
+    const kept = pg.lsn >= last.lsn && divergencePoint(pg.lineage, last.lineage, last.lsn) === null;
+    if (kept) return;
+    // A failover the operator forced onto a named member is their decision (as in Patroni).
+    const failover = node.view?.failover;
+    if (failover?.candidate === node.name && !failover.leader) return;
+    this.fail(
+      'sync-commit-lost',
+      `${node.name} ${how} at lsn ${pg.lsn} (timeline ${pg.timeline ?? '?'}) without the synchronous commit ${last.lsn} acknowledged by ${last.primary} ` +
+        `(synchronous_mode ${String(this.dynamic().synchronousMode)})`,
+    );
+  }
+
   #checkBecamePrimary(node: SimNode, how: string): void {
     this.log(node.name, `postgres now read-write: ${how}`);
+    this.#checkSyncCommitKept(node, how);
     if (how.startsWith('promoted')) return;
     const holder = this.store.leader();
     if (holder?.name !== node.name) {

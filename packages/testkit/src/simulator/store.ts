@@ -10,8 +10,9 @@ import {
   encodeHistory,
   encodeMember,
   encodeStatus,
+  encodeSync,
 } from '@pgwarden/core';
-import type { Cluster, ClusterStatus, Failover, MemberData, RawCluster, RawMember, RawValue, TimelineHistoryEntry, ValueVersion } from '@pgwarden/core';
+import type { Cluster, ClusterStatus, Failover, MemberData, RawMember, RawValue, SyncState, TimelineHistoryEntry, ValueVersion } from '@pgwarden/core';
 
 interface Stored {
   readonly value: string;
@@ -94,7 +95,7 @@ export class SimStore {
       else if ((CLUSTER_KEYS as readonly string[]).includes(key)) raw[key as ClusterKey] = value;
     }
     members.sort((a, b) => (a.name < b.name ? -1 : 1));
-    return buildCluster({ ...raw, members } as RawCluster);
+    return buildCluster({ ...raw, members });
   }
 
   acquireLeader(name: string, ttlMs: number): boolean {
@@ -145,6 +146,20 @@ export class SimStore {
 
   setFailover(value: Pick<Failover, 'leader' | 'candidate' | 'scheduledAt'> | null, expected?: ValueVersion | null): boolean {
     return this.#cas('failover', encodeFailover(value), expected);
+  }
+
+  /** Compare-and-set of the `sync` key; the new version, or false on conflict. */
+  setSync(value: Pick<SyncState, 'leader' | 'syncStandby' | 'quorum'>, expected: ValueVersion | null): ValueVersion | false {
+    if (!this.#cas('sync', encodeSync(value), expected)) return false;
+    return String(this.#data.get('sync')!.modRevision);
+  }
+
+  deleteSync(expected: ValueVersion): boolean {
+    this.expire();
+    const current = this.#data.get('sync');
+    if (!current || String(current.modRevision) !== expected) return false;
+    this.#delete('sync');
+    return true;
   }
 
   setHistory(lines: readonly TimelineHistoryEntry[]): boolean {
