@@ -121,6 +121,9 @@ describe('operations on a 4-member cluster', () => {
   });
 
   it('prefers the higher failover_priority among equally advanced replicas', async () => {
+    // The scheduled switchover just before may still have its former leader rejoining: a switchover to it now
+    // would rightly be refused (412, no healthy candidate).
+    leader = await settled('every replica streaming before the switchover');
     if (leader !== 'node0') {
       expect((await cluster.request(leader, 'POST', '/switchover', { leader, candidate: 'node0' })).status).toBe(200);
     }

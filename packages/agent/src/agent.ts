@@ -43,6 +43,8 @@ import type { NodeOperations, NodeSnapshot, RestApiNode, RestApiServer } from '@
 import { createRestApiHandler, postFailsafe, probePeers, startRestApiServer } from '@pgwarden/rest-api';
 import type { Watchdog } from '@pgwarden/watchdog';
 import { createWatchdog } from '@pgwarden/watchdog';
+import type { PeerRequestOptions } from './peer-client.js';
+import { peerClient } from './peer-client.js';
 import { ScriptRunner } from './callbacks.js';
 import { createDcs } from './dcs-loader.js';
 import { driverOptions, haSettings, initialTiming, mergedParameters } from './settings.js';
@@ -117,6 +119,8 @@ interface LoopParts {
 async function runLoop(parts: LoopParts): Promise<void> {
   const { config, deps, settings, dcs, postgres, own } = parts;
   const { clock, logger, signal } = deps;
+  const peers = peerClient(config);
+  const peerOptions: PeerRequestOptions = { timeoutMs: PEER_TIMEOUT_MS, headers: peers.headers, ...(peers.httpsAgent ? { httpsAgent: peers.httpsAgent } : {}) };
   let timing = parts.timing;
   await refuseDuplicateName(dcs, config.name, logger, clock, signal);
 
@@ -218,9 +222,7 @@ async function runLoop(parts: LoopParts): Promise<void> {
     dcs: dcs.kind,
   });
 
-  const auth = config.restapi.authentication;
-  const peerHeaders = auth ? { authorization: `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}` } : {};
-  const handlers = effectHandlers(dcs, postgres, tasks, scripts, watchdog, timing, peerHeaders);
+  const handlers = effectHandlers(dcs, postgres, tasks, scripts, watchdog, timing, peerOptions);
   let wake: (() => void) | null = null;
   tasks.onFinish(() => wake?.());
   let lastWarnings = '';
@@ -273,7 +275,7 @@ async function runLoop(parts: LoopParts): Promise<void> {
     },
     waitForTask: (timeoutMs) => tasks.waitForEnd(timeoutMs),
     cancelTask: () => tasks.cancel(),
-    probeMembers: (members) => probePeers(members, { timeoutMs: PEER_TIMEOUT_MS }),
+    probeMembers: (members) => probePeers(members, peerOptions),
     reload: async () => {
       await serialized(async () => {
         logger.log('info', 'reloading: applying postgres parameters and reloading postgres');
@@ -478,7 +480,7 @@ function effectHandlers(
   scripts: ScriptRunner,
   watchdog: Watchdog,
   initial: Timing,
-  peerHeaders: Readonly<Record<string, string>>,
+  peerOptions: PeerRequestOptions,
 ): EffectHandlers & { setTiming(timing: Timing): void } {
   let timing = initial;
   const attempt = async <T>(operation: () => Promise<T>) => {
@@ -523,8 +525,8 @@ function effectHandlers(
     'pg.prePromote': () => scripts.runPrePromote(),
     'watchdog.activate': () => watchdog.activate(timing.ttl),
     'watchdog.disable': () => watchdog.disable().then(() => true),
-    'peers.probe': ({ members }) => probePeers(members, { timeoutMs: PEER_TIMEOUT_MS }),
-    'peers.failsafe': ({ members, payload }) => postFailsafe(members, payload, { timeoutMs: PEER_TIMEOUT_MS, headers: peerHeaders }),
+    'peers.probe': ({ members }) => probePeers(members, peerOptions),
+    'peers.failsafe': ({ members, payload }) => postFailsafe(members, payload, peerOptions),
     'dcs.writeFailsafe': ({ members }) => attempt(() => dcs.writeFailsafe(members)),
     'watchdog.keepalive': async () => {
       if (watchdog.isRunning) await watchdog.keepalive();

@@ -11,6 +11,8 @@ export interface PostFailsafeOptions {
   readonly signal?: AbortSignal;
   /** For TLS settings (ca, client certificate): your own https.Agent. */
   readonly agent?: HttpAgent;
+  /** Used for https:// members only. */
+  readonly httpsAgent?: HttpsAgent;
   /** e.g. `authorization` for `restapi.authentication`: the members guard POST /failsafe like other writes. */
   readonly headers?: OutgoingHttpHeaders;
 }
@@ -82,7 +84,7 @@ function post(url: URL, body: string, options: PostFailsafeOptions): Promise<{ s
     options.signal?.addEventListener('abort', onAbort, { once: true });
     const request = send(url, {
       method: 'POST',
-      agent: options.agent ?? (https ? defaultHttpsAgent : defaultHttpAgent),
+      agent: (https ? options.httpsAgent : undefined) ?? options.agent ?? (https ? defaultHttpsAgent : defaultHttpAgent),
       headers: { ...options.headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
     });
     request.on('error', (error) => finish(error));

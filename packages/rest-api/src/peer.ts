@@ -28,6 +28,8 @@ export interface FetchMemberStatusOptions {
   readonly signal?: AbortSignal;
   /** For TLS settings (ca, client certificate) pass your own https.Agent; http(s) keep-alive agents by default. */
   readonly agent?: HttpAgent;
+  /** Used for https:// members only (so one setting serves a cluster whose members mix http and https). */
+  readonly httpsAgent?: HttpsAgent;
   readonly headers?: OutgoingHttpHeaders;
 }
 
@@ -148,7 +150,7 @@ function getBody(url: URL, options: FetchMemberStatusOptions): Promise<string> {
 
     request = send(url, {
       method: 'GET',
-      agent: options.agent ?? (https ? defaultHttpsAgent : defaultHttpAgent),
+      agent: (https ? options.httpsAgent : undefined) ?? options.agent ?? (https ? defaultHttpsAgent : defaultHttpAgent),
       headers: { accept: 'application/json', ...options.headers },
     });
     request.on('error', (error) => finish(error));

@@ -12,14 +12,14 @@ import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
 import type { EtcdFixture } from '@pgwarden/testkit/etcd';
 import { startEtcd } from '@pgwarden/testkit/etcd';
-import { freePort, makeTempDir, postgresBinDir, unprivilegedUser } from '@pgwarden/testkit/postgres';
+import { freePort, makeTempDir, memberConfigYaml, TEST_SUPERUSER, unprivilegedUser } from '@pgwarden/testkit/postgres';
 
 const AGENT_BIN = resolve(import.meta.dirname, '../../../packages/agent/bin/pgwarden.js');
 const LOG_LINES_KEPT = 400;
 /** Full agent logs stay here after the run, for a failure's post-mortem. */
 const LOG_DIR = join(tmpdir(), 'pgwarden-e2e-logs');
 
-export const SUPERUSER = { username: 'postgres', password: 'superpass' };
+export const SUPERUSER = TEST_SUPERUSER;
 
 export interface MemberHandle {
   readonly name: string;
@@ -317,51 +317,17 @@ function cleanEnv(): Record<string, string> {
 }
 
 function memberYaml(cluster: LocalCluster, member: MemberHandle, timing: TimingProfile, options: ClusterOptions, index: number): string {
-  return `scope: ${cluster.scope}
-namespace: /service
-name: ${member.name}
-
-restapi:
-  listen: 127.0.0.1:${member.apiPort}
-  connect_address: 127.0.0.1:${member.apiPort}
-
-${cluster.dcs.yaml}
-bootstrap:
-  dcs:
-    ttl: ${timing.ttl}
-    loop_wait: ${timing.loopWait}
-    retry_timeout: ${timing.retryTimeout}
-    maximum_lag_on_failover: 1048576
-${options.dynamicYaml ?? ''}    postgresql:
-      use_pg_rewind: ${options.usePgRewind ?? true}
-      parameters:
-        max_connections: 50
-        shared_buffers: 32MB
-  initdb:
-    - encoding: UTF8
-    - data-checksums
-
-postgresql:
-  listen: 127.0.0.1:${member.pgPort}
-  connect_address: 127.0.0.1:${member.pgPort}
-  data_dir: ${member.dataDir}
-  bin_dir: ${postgresBinDir()}
-  pgpass: ${join(member.dir, 'pgpass')}
-  authentication:
-    superuser:
-      username: ${SUPERUSER.username}
-      password: ${SUPERUSER.password}
-    replication:
-      username: replicator
-      password: replpass
-    rewind:
-      username: rewinder
-      password: rewindpass
-  parameters:
-    unix_socket_directories: '${member.dir}'
-  pg_hba:
-    - local all all trust
-    - host all all 127.0.0.1/32 scram-sha-256
-    - host replication replicator 127.0.0.1/32 scram-sha-256
-${options.extraYaml?.(index) ?? ''}`;
+  return memberConfigYaml({
+    scope: cluster.scope,
+    name: member.name,
+    apiPort: member.apiPort,
+    pgPort: member.pgPort,
+    dir: member.dir,
+    dataDir: member.dataDir,
+    dcsYaml: cluster.dcs.yaml,
+    timing,
+    ...(options.usePgRewind === undefined ? {} : { usePgRewind: options.usePgRewind }),
+    ...(options.dynamicYaml === undefined ? {} : { dynamicYaml: options.dynamicYaml }),
+    ...(options.extraYaml ? { extraYaml: options.extraYaml(index) } : {}),
+  });
 }

@@ -758,7 +758,14 @@ function* checkEligibility(
   if (iAmCandidate) {
     // The operator's choice needs no comparison, but never a second primary: one that still runs must stop first.
     const primary = peers.find((peer) => peer.reachable && (peer.role === 'primary' || peer.role === 'master'));
-    return primary ? { reason: 'peer_is_primary', message: `${primary.name} is still running as primary` } : null;
+    if (primary) return { reason: 'peer_is_primary', message: `${primary.name} is still running as primary` };
+    // A switchover (not a forced failover) in quorum mode still needs the quorum's votes: its leader may have died
+    // before handing over, and only the quorum knows which commits were acknowledged.
+    if (failover.leader !== null && quorumCommitActive(dynamic, cluster)) {
+      const others = peers.filter((peer) => peer.name !== failover.leader);
+      return quorumRaceVerdict(others, { cluster, me: settings.name, myPosition: pg.walPosition ?? 0, myPriority: failoverPriority(settings.tags) });
+    }
+    return null;
   }
   let compared = peers;
   if (manual) {

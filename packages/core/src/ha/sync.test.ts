@@ -194,6 +194,17 @@ describe('quorum commit (synchronous_mode: quorum)', () => {
     expect(behind.result.decision.ineligible).toBe('peer_ahead');
   });
 
+  it('a switchover candidate whose leader never handed over still needs the quorum; a forced failover does not', async () => {
+    const sync = { version: '9', leader: 'p', syncStandby: ['a', 'b'], quorum: 1 };
+    const switchover = { ...unlocked(sync), failover: { version: '5', leader: 'p', candidate: 'a', scheduledAt: null } };
+    const down = { 'peers.probe': [{ name: 'b', reachable: false, error: 'down' }] };
+    expect((await run(replica, switchover, asA, down)).result.decision.ineligible).toBe('quorum_not_reached');
+    expect((await run(replica, switchover, asA, { 'peers.probe': [peer('b', 9500)] })).result.decision.ineligible).toBe('peer_ahead');
+    expect((await run(replica, switchover, asA, { 'peers.probe': [peer('b', 9000)] })).result.decision.reason).toBe('acquired_lock_promoting');
+    const forced = { ...unlocked(sync), failover: { version: '5', leader: null, candidate: 'a', scheduledAt: null } };
+    expect((await run(replica, forced, asA, down)).result.decision.reason).toBe('acquired_lock_promoting');
+  });
+
   it('a member outside the voters may win with quorum + 1 votes', async () => {
     const members = [member('p'), member('a'), member('b'), member('c')];
     const sync = { version: '9', leader: 'p', syncStandby: ['b', 'c'], quorum: 1 };
