@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '@pgwarden/config';
-import { allowShortTtl, driverOptions, haSettings, initialTiming, mergedParameters } from './settings.js';
+import { allowShortTtl, driverOptions, haSettings, initialTiming, mergedParameters, replicaMethods } from './settings.js';
 import { silentLogger } from '@pgwarden/core';
 
 const YAML = `scope: demo
@@ -35,6 +35,33 @@ tags:
 
 describe('agent settings from the configuration', () => {
   const config = parseConfig(YAML, 'node1.yml', {});
+
+  it('reads create_replica_methods with each method’s section, and basebackup options as Patroni does', () => {
+    const withMethods = parseConfig(
+      YAML.replace(
+        '  parameters:\n    max_connections: 100\n',
+        `  parameters:
+    max_connections: 100
+  create_replica_methods: [pgbackrest, basebackup]
+  pgbackrest:
+    command: /usr/bin/pgbackrest --stanza=main --delta restore
+    keep_data: true
+    no_params: true
+  basebackup:
+    - verbose
+    - max-rate: 100M
+    - pgdata: /elsewhere
+`,
+      ),
+      'node1.yml',
+      {},
+    );
+    expect(replicaMethods(withMethods, silentLogger)).toEqual([
+      { name: 'pgbackrest', command: '/usr/bin/pgbackrest --stanza=main --delta restore', keepData: true, noParams: true, params: {} },
+      { name: 'basebackup', options: ['--verbose', '--max-rate=100M'] },
+    ]);
+    expect(replicaMethods(config, silentLogger)).toEqual([{ name: 'basebackup', options: [] }]);
+  });
 
   it('publishes Patroni-style URLs and the tags', () => {
     const settings = haSettings(config, {});

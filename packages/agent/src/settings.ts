@@ -4,7 +4,7 @@ import type { HaSettings, Logger } from '@pgwarden/core';
 import { PATRONI_COMPAT_VERSION, resolveDynamicConfig } from '@pgwarden/core';
 import type { PgwardenConfig } from '@pgwarden/config';
 import { parseHostPort, parseListen } from '@pgwarden/config';
-import type { PostgresDriverOptions } from '@pgwarden/postgres-driver';
+import type { PostgresDriverOptions, ReplicaMethod } from '@pgwarden/postgres-driver';
 
 /** Test clusters and benchmarks may run below Patroni's ttl minimum of 20 s. */
 export function allowShortTtl(env: Readonly<Record<string, string | undefined>>): boolean {
@@ -88,6 +88,7 @@ export function driverOptions(
     ...(hba ? { pgHba: hba } : {}),
     pgpass: config.postgresql.pgpass,
     ...(config.bootstrap.initdb ? { initdb: config.bootstrap.initdb } : {}),
+    createReplicaMethods: replicaMethods(config, logger),
     useSlots: dynamic.useSlots,
     // Whether to rewind is the HA rules' decision (use_pg_rewind in the dynamic config); the driver may always.
     usePgRewind: true,
@@ -97,4 +98,53 @@ export function driverOptions(
     logger,
     env,
   };
+}
+
+// pg_basebackup options the driver sets itself (Patroni refuses the same ones).
+const RESERVED_BASEBACKUP_OPTIONS = new Set(['pgdata', 'format', 'wal-method', 'xlog-method', 'gzip', 'D', 'F', 'X', 'z']);
+
+/** `postgresql.create_replica_methods` (or the older `create_replica_method`) with each method's section. */
+export function replicaMethods(config: PgwardenConfig, logger: Logger): ReplicaMethod[] {
+  const postgresql = config.postgresql as Record<string, unknown>;
+  const single = postgresql['create_replica_method'];
+  const names: readonly string[] = config.postgresql.create_replica_methods ?? (typeof single === 'string' ? [single] : ['basebackup']);
+  return names.map((name): ReplicaMethod => {
+    const section = postgresql[name];
+    if (name === 'basebackup') return { name: 'basebackup', options: basebackupOptions(section, logger) };
+    const options: Record<string, unknown> = section !== null && typeof section === 'object' && !Array.isArray(section) ? { ...(section as Record<string, unknown>) } : {};
+    const flag = (key: string) => {
+      const value = options[key];
+      delete options[key];
+      return value === true || (typeof value === 'string' && /^(true|on|yes|1)$/i.test(value));
+    };
+    const command = typeof options['command'] === 'string' ? options['command'] : name;
+    delete options['command'];
+    const keepData = flag('keep_data');
+    const noParams = flag('no_params');
+    flag('no_leader');
+    const params = Object.fromEntries(Object.entries(options).map(([key, value]) => [key, typeof value === 'string' ? value : JSON.stringify(value)]));
+    return { name, command, keepData, noParams, params };
+  });
+}
+
+/** `postgresql.basebackup` as Patroni reads it: a list of `flag` / `{option: value}`, or a mapping. */
+function basebackupOptions(section: unknown, logger: Logger): string[] {
+  const pairs: Array<[string, unknown]> = [];
+  if (Array.isArray(section)) {
+    for (const item of section) {
+      if (typeof item === 'string') pairs.push([item, true]);
+      else if (item !== null && typeof item === 'object') pairs.push(...Object.entries(item as Record<string, unknown>));
+    }
+  } else if (section !== null && typeof section === 'object') {
+    pairs.push(...Object.entries(section as Record<string, unknown>));
+  }
+  const args: string[] = [];
+  for (const [key, value] of pairs) {
+    if (RESERVED_BASEBACKUP_OPTIONS.has(key)) {
+      logger.log('warn', `postgresql.basebackup: ${key} is set by pgwarden itself and is ignored`);
+      continue;
+    }
+    args.push(value === true || value === null ? `--${key}` : `--${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`);
+  }
+  return args;
 }

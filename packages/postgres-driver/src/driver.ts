@@ -81,6 +81,11 @@ export interface PostgresDriverOptions {
   readonly pgpass?: string;
   /** `bootstrap.initdb` items; pgdata, nosync, pwfile, sync-only and version are refused. */
   readonly initdb?: readonly InitdbOption[];
+  /**
+   * `postgresql.create_replica_methods`, in order, each with its section: how a replica is created. Default
+   * pg_basebackup alone. The first method that succeeds wins.
+   */
+  readonly createReplicaMethods?: readonly ReplicaMethod[];
   /** Standbys stream through a physical slot named after them; default true. */
   readonly useSlots?: boolean;
   /** Allows `rewindFrom`; default false, as in Patroni. */
@@ -289,7 +294,7 @@ class Driver implements PostgresDriver {
     const osUser = this.#switchUser ? this.#options.osUser : undefined;
     try {
       return await this.#runner.run({
-        command: this.#binary(name),
+        command: name.startsWith('/') ? name : this.#binary(name),
         args,
         env: this.#env(extra.env),
         cwd: '/',
@@ -766,6 +771,51 @@ class Driver implements PostgresDriver {
       throw new PgwardenError(COMPONENT, 'PG_COMMAND_FAILED', `cannot clone: data directory ${this.#dataDir} is ${state}`);
     }
     await this.#writePgpass(this.#replicationPgpass(source));
+    const methods: readonly ReplicaMethod[] = this.#options.createReplicaMethods?.length ? this.#options.createReplicaMethods : [{ name: 'basebackup' }];
+    let lastError: Error | null = null;
+    for (const method of methods) {
+      try {
+        if ('command' in method) await this.#cloneWithCommand(method, source, progress, options.signal);
+        else await this.#cloneWithBasebackup(source, method.options ?? [], progress, options.signal);
+        lastError = null;
+        break;
+      } catch (error) {
+        lastError = error instanceof Error ? error : new PgwardenError(COMPONENT, 'PG_COMMAND_FAILED', String(error));
+        if (options.signal?.aborted) break;
+        this.#logger.log('warn', `replica creation with ${method.name} failed`, { error: lastError.message });
+      }
+    }
+    if (lastError !== null) throw lastError;
+    await this.#emptyDirectory(join(this.#dataDir, 'pg_replslot'));
+    await this.#configureRole('replica', source);
+    progress('cloned', { source: source.name });
+  }
+
+  /**
+   * A user's replica method (pgBackRest, WAL-G...): the command runs as the PostgreSQL user with Patroni's
+   * arguments (--scope, --role=replica, --datadir, --connstring, then the section's own keys) unless no_params.
+   */
+  async #cloneWithCommand(method: CommandReplicaMethod, source: Upstream, progress: Progress, signal: AbortSignal | undefined): Promise<void> {
+    if (!method.keepData) await this.#emptyDirectory(this.#dataDir);
+    await this.#ensureDataDir();
+    const connstring = buildConninfo({ host: source.host, port: source.port, user: this.#options.authentication.replication.username, sslmode: 'prefer' });
+    const params = method.noParams
+      ? []
+      : Object.entries({ ...method.params, scope: this.#options.scope, role: 'replica', datadir: this.#dataDir, connstring }).map(
+          ([key, value]) => `--${key}=${value}`,
+        );
+    progress(`running ${method.name}`, { source: source.name });
+    // sh splits the command as written (as Patroni's shlex does); our arguments pass through "$@" untouched.
+    const result = await this.#exec('/bin/sh', ['-c', `${method.command} "$@"`, method.name, ...params], {
+      ...(signal ? { signal } : {}),
+      onLine: (line) => progress(method.name, { line }),
+    });
+    if (result.exitCode === 0) return;
+    if (!method.keepData) await this.#emptyDirectory(this.#dataDir);
+    throw this.#commandFailed(method.name, result);
+  }
+
+  async #cloneWithBasebackup(source: Upstream, userOptions: readonly string[], progress: Progress, signal: AbortSignal | undefined): Promise<void> {
     const dbname = buildConninfo({
       host: source.host,
       port: source.port,
@@ -774,7 +824,8 @@ class Driver implements PostgresDriver {
       application_name: `pgwarden_basebackup_${this.#options.name}`,
       sslmode: 'prefer',
     });
-    const args = [`--pgdata=${this.#dataDir}`, '-X', 'stream', `--dbname=${dbname}`, '--checkpoint=fast', '--progress'];
+    const args = [`--pgdata=${this.#dataDir}`, '-X', 'stream', `--dbname=${dbname}`, '--checkpoint=fast', '--progress', ...userOptions];
+    const options = { signal };
     const attempts = 2;
     for (let attempt = 1; ; attempt++) {
       await this.#ensureDataDir();
@@ -793,9 +844,6 @@ class Driver implements PostgresDriver {
       this.#logger.log('warn', 'pg_basebackup failed, retrying', { error: error.message });
       await this.#clock.sleep(5_000, options.signal);
     }
-    await this.#emptyDirectory(join(this.#dataDir, 'pg_replslot'));
-    await this.#configureRole('replica', source);
-    progress('cloned', { source: source.name });
   }
 
   async rewindFrom(
@@ -1317,4 +1365,25 @@ async function childProcesses(pid: number): Promise<number[]> {
       }),
   );
   return children;
+}
+
+/** One entry of `create_replica_methods`: pg_basebackup (with `postgresql.basebackup` options) or a command. */
+export type ReplicaMethod = BasebackupReplicaMethod | CommandReplicaMethod;
+
+export interface BasebackupReplicaMethod {
+  readonly name: 'basebackup';
+  /** Extra pg_basebackup arguments, e.g. `--max-rate=100M`. */
+  readonly options?: readonly string[];
+}
+
+export interface CommandReplicaMethod {
+  readonly name: string;
+  /** The section's `command`, or the method's name. */
+  readonly command: string;
+  /** `keep_data`: leave the data directory as it is before (and after a failed) run. */
+  readonly keepData: boolean;
+  /** `no_params`: run the command without any argument. */
+  readonly noParams: boolean;
+  /** The section's other keys, passed as `--key=value`. */
+  readonly params: Readonly<Record<string, string>>;
 }

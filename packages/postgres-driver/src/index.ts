@@ -5,6 +5,9 @@ export type {
   PostgresDriver,
   PostgresDriverOptions,
   PostgresSettings,
+  BasebackupReplicaMethod,
+  CommandReplicaMethod,
+  ReplicaMethod,
 } from './driver.js';
 export { createPostgresDriver } from './driver.js';
 export type { InitdbOption, ParameterValue } from './config.js';
