@@ -546,9 +546,9 @@ async function runTask(spec: TaskSpec, postgres: PostgresDriver, logger: Logger,
       try {
         await postgres.bootstrap({ progress, signal });
       } catch (error) {
-        progress('failed: removing the half-initialized data directory');
         await postgres.stop({ mode: 'immediate' }).catch(() => false);
-        await postgres.removeDataDirectory().catch(() => undefined);
+        const movedTo = await postgres.moveDataDirectoryAside().catch(() => null);
+        progress(movedTo ? `failed: the half-initialized data directory is kept as ${movedTo}` : 'failed');
         throw error;
       }
       return;
@@ -587,13 +587,13 @@ async function runTask(spec: TaskSpec, postgres: PostgresDriver, logger: Logger,
       }
       progress(`restarting postgres as ${spec.role}`);
       if (!(await postgres.restart({ role: spec.role, upstream: spec.upstream, timeout: spec.timeout, signal }))) {
-        throw new Error(`postgres did not accept connections within ${spec.timeout}s after the restart`);
+        throw new Error(`postgres did not start again, or did not accept connections within ${spec.timeout}s (the driver logged why)`);
       }
       return;
     case 'start':
       progress(`starting postgres as ${spec.role}${spec.upstream ? ` following ${spec.upstream.name}` : ''}`);
       if (!(await postgres.start({ role: spec.role, upstream: spec.upstream, timeout: spec.timeout, signal }))) {
-        throw new Error(`postgres did not accept connections within ${spec.timeout}s`);
+        throw new Error(`postgres did not start, or did not accept connections within ${spec.timeout}s (the driver logged why)`);
       }
       return;
   }

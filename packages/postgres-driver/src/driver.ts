@@ -125,6 +125,8 @@ export interface ApplySettingsResult {
 
 export interface PostgresDriver extends PostgresController {
   applySettings(settings: PostgresSettings): Promise<ApplySettingsResult>;
+  /** Renames the data directory to `<data_dir>.failed`; its new path, or null when there was none. */
+  moveDataDirectoryAside(): Promise<string | null>;
   /** Physical and logical slots of the running server (temporary ones left out). */
   listReplicationSlots(): Promise<ReplicationSlot[]>;
   /** Drops, creates and advances slots as the HA rules planned; failures are logged and reported, not thrown. */
@@ -915,6 +917,22 @@ class Driver implements PostgresDriver {
     }
     await this.#closeMonitoringClient();
     await rm(this.#dataDir, { recursive: true, force: true });
+  }
+
+  /**
+   * Renames the data directory to `<data_dir>.failed` (replacing an older one), as Patroni does after a failed
+   * bootstrap: the next attempt starts from nothing while the failed one stays there to be read.
+   */
+  async moveDataDirectoryAside(): Promise<string | null> {
+    if ((await this.#postmasterPid()) !== null) {
+      throw new PgwardenError(COMPONENT, 'PG_COMMAND_FAILED', 'cannot move the data directory of a running server');
+    }
+    await this.#closeMonitoringClient();
+    if (!(await this.#exists(this.#dataDir))) return null;
+    const target = `${this.#dataDir.replace(/\/+$/, '')}.failed`;
+    await rm(target, { recursive: true, force: true });
+    await rename(this.#dataDir, target);
+    return target;
   }
 
   async start(options: StartOptions): Promise<boolean> {

@@ -1,4 +1,4 @@
-import { readFile, rm } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, makeTempDir, postgresBinDir, unprivilegedUser } from '@pgwarden/testkit/postgres';
@@ -51,7 +51,7 @@ afterAll(async () => {
   if (root) await rm(root, { recursive: true, force: true });
 });
 
-describe('stopping a postmaster that does not stop (primary_stop_timeout)', () => {
+describe('stopping postgres that will not stop, and a data directory set aside', () => {
   it('reports failure without killAfterTimeout, and kills the postmaster with it', async () => {
     const pid = await postmasterPid();
     process.kill(pid, 'SIGSTOP'); // a postmaster that cannot finish its shutdown
@@ -66,5 +66,14 @@ describe('stopping a postmaster that does not stop (primary_stop_timeout)', () =
     // The data directory recovers from the kill like from a crash.
     expect(await driver.start({ role: 'primary', upstream: null, timeout: 30 })).toBe(true);
     expect((await driver.observe()).accepting).toBe(true);
+  });
+
+  it('moves a stopped data directory aside as <data_dir>.failed, replacing an older one', async () => {
+    await expect(driver.moveDataDirectoryAside()).rejects.toThrow(/running server/);
+    expect(await driver.stop({ mode: 'fast' })).toBe(true);
+    expect(await driver.moveDataDirectoryAside()).toBe(`${dataDir}.failed`);
+    expect((await driver.observe()).dataDirectory).toBe('missing');
+    expect((await stat(join(`${dataDir}.failed`, 'PG_VERSION'))).isFile()).toBe(true);
+    expect(await driver.moveDataDirectoryAside()).toBeNull();
   });
 });
