@@ -228,6 +228,14 @@ describe('the race after a switchover or a manual failover', () => {
     expect(result.decision.ineligible).toBe('switchover_candidate_elsewhere');
   });
 
+  // Seed 1404: synchronous mode kept the named candidate out of the race, and everyone else waited for it.
+  it('race on when synchronous mode keeps the named candidate out of the race', async () => {
+    const sync = { version: '3', leader: 'node0', syncStandby: ['node1'], quorum: 0 };
+    const state = { ...cluster({ failover: { leader: 'node0', candidate: 'node2', scheduledAt: null }, config: { synchronous_mode: true } }), sync };
+    const { result } = await run(pgObservation(), state, {}, { 'peers.probe': () => [peer('node2', 5000)] });
+    expect(result.decision.reason).toBe('acquired_lock_promoting');
+  });
+
   it('race on when the candidate is gone, ignoring the former leader', async () => {
     const { result } = await run(
       pgObservation(),

@@ -770,7 +770,13 @@ function* checkEligibility(
   let compared = peers;
   if (manual) {
     const candidatePeer = peers.find((peer) => peer.name === failover.candidate);
-    if (candidatePeer && healthy(candidatePeer)) {
+    // A candidate synchronous mode keeps out of the race never takes the lock: waiting for it would be for ever.
+    const candidateMayRace =
+      failover.candidate === null ||
+      !synchronousModeActive(ctx) ||
+      quorumCommitActive(dynamic, cluster) ||
+      isSynchronousMember(cluster, failover.candidate);
+    if (candidatePeer && healthy(candidatePeer) && candidateMayRace) {
       return { reason: 'switchover_candidate_elsewhere', message: `${failover.candidate} is the switchover candidate` };
     }
     if (failover.leader === settings.name) {
