@@ -554,7 +554,7 @@ async function runTask(spec: TaskSpec, postgres: PostgresDriver, logger: Logger,
       return;
     case 'clone':
       try {
-        await postgres.cloneFrom(spec.source, { progress, signal });
+        await postgres.cloneFrom(spec.source, { progress, signal, ...(spec.methods ? { methods: spec.methods } : {}) });
       } catch (error) {
         await postgres.removeDataDirectory().catch(() => undefined);
         throw error;

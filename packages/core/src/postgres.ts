@@ -112,7 +112,8 @@ export interface PostgresController extends AsyncDisposable {
   /** initdb, start as primary, create the roles; reports progress. */
   bootstrap(options: { progress?: Progress; signal?: AbortSignal }): Promise<void>;
   /** pg_basebackup from `source`, then the standby configuration for it. */
-  cloneFrom(source: Upstream, options: { progress?: Progress; signal?: AbortSignal }): Promise<void>;
+  /** `methods`: replica methods by name, in order, instead of the configured list (a standby cluster's own). */
+  cloneFrom(source: Upstream, options: { progress?: Progress; signal?: AbortSignal; methods?: readonly string[] }): Promise<void>;
   /** Single-user crash recovery when the last shutdown was not clean, then pg_rewind against `source`. */
   rewindFrom(source: Upstream, options: { progress?: Progress; signal?: AbortSignal }): Promise<{ rewound: boolean }>;
   removeDataDirectory(): Promise<void>;

@@ -766,14 +766,22 @@ class Driver implements PostgresDriver {
     });
   }
 
-  async cloneFrom(source: Upstream, options: { progress?: Progress; signal?: AbortSignal }): Promise<void> {
+  async cloneFrom(source: Upstream, options: { progress?: Progress; signal?: AbortSignal; methods?: readonly string[] }): Promise<void> {
     const progress = options.progress ?? (() => {});
     const state = await this.#dataDirectoryState();
     if (state === 'initialized' || state === 'inaccessible') {
       throw new PgwardenError(COMPONENT, 'PG_COMMAND_FAILED', `cannot clone: data directory ${this.#dataDir} is ${state}`);
     }
     await this.#writePgpass(this.#replicationPgpass(source));
-    const methods: readonly ReplicaMethod[] = this.#options.createReplicaMethods?.length ? this.#options.createReplicaMethods : [{ name: 'basebackup' }];
+    const configured: readonly ReplicaMethod[] = this.#options.createReplicaMethods?.length ? this.#options.createReplicaMethods : [{ name: 'basebackup' }];
+    // Methods asked for by name use their local section when there is one; otherwise the name is the command.
+    const methods: readonly ReplicaMethod[] = options.methods
+      ? options.methods.map(
+          (name): ReplicaMethod =>
+            configured.find((method) => method.name === name) ??
+            (name === 'basebackup' ? { name: 'basebackup' } : { name, command: name, keepData: false, noParams: false, params: {} }),
+        )
+      : configured;
     let lastError: Error | null = null;
     for (const method of methods) {
       try {

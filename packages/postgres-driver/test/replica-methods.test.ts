@@ -11,9 +11,12 @@ const authentication = {
 
 let root: string;
 const drivers: PostgresDriver[] = [];
+const ports: number[] = [];
+const primaryPort = (): number => ports[0]!;
 
 async function makeDriver(name: string, createReplicaMethods?: readonly ReplicaMethod[]) {
   const port = await freePort();
+  ports.push(port);
   const user = unprivilegedUser();
   const driver = createPostgresDriver({
     name,
@@ -92,5 +95,14 @@ done
     const observed = await replica.driver.observe();
     expect(observed.role).toBe('replica');
     expect(observed.systemId).toBe((await primary.driver.observe()).systemId);
+  });
+
+  it('uses methods asked for by name (a standby cluster’s list): a name without a local section is the command', async () => {
+    const source = { name: 'pg-primary', host: '127.0.0.1', port: primaryPort() };
+    const replica = await makeDriver('pg-replica-2');
+    await replica.driver.cloneFrom(source, { methods: [join(root, 'restore.sh')] });
+    const args = (await readFile(join(root, 'restore-args.txt'), 'utf8')).trim().split('\n');
+    expect(args).toContain(`--datadir=${join(root, 'pg-replica-2', 'data')}`);
+    expect(args.some((arg) => arg.startsWith('--stanza='))).toBe(false);
   });
 });

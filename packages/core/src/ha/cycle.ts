@@ -569,7 +569,8 @@ function* withoutData(ctx: Context): Step {
     // A standby cluster is not initdb'ed: the initialize race winner clones the remote primary and leads.
     const won = yield* perform('dcs.initialize', { create: true, sysid: '' });
     if (won.ok && won.value) {
-      yield* perform('task.start', { task: { kind: 'clone', source: remote } });
+      const methods = ctx.standby.createReplicaMethods;
+      yield* perform('task.start', { task: { kind: 'clone', source: remote, ...(methods?.length ? { methods } : {}) } });
       return { decision: decision('standby_bootstrap_started', `won the initialize race: creating the standby leader from ${describeRemote(ctx.standby)}`), role: 'uninitialized' };
     }
     return { decision: decision('bootstrap_lost_race', 'failed to acquire the initialize lock: another member creates the standby leader'), role: 'uninitialized' };

@@ -13,7 +13,8 @@ export type DcsOutcome<T> = { readonly ok: true; readonly value: T } | { readonl
 /** Long operations run in the background; the cycle starts them and sees their state on later cycles. */
 export type TaskSpec =
   | { readonly kind: 'bootstrap' }
-  | { readonly kind: 'clone'; readonly source: Upstream }
+  /** `methods`: the replica methods to use by name (a standby cluster's own list); default the local ones. */
+  | { readonly kind: 'clone'; readonly source: Upstream; readonly methods?: readonly string[] }
   | { readonly kind: 'rewind'; readonly source: Upstream }
   | { readonly kind: 'reinitialize'; readonly source: Upstream }
   | {

@@ -246,6 +246,12 @@ describe('the HA cycle in a standby cluster', () => {
     expect(only(effects, 'task.start')[0]?.task).toMatchObject({ kind: 'clone', source: { name: 'remote_member', host: '10.0.0.5', port: 5433 } });
   });
 
+  it('clones with the standby cluster’s own create_replica_methods when it lists them', () => {
+    const empty = cluster({ standby_cluster: { ...STANDBY, create_replica_methods: ['pgbackrest', 'basebackup'] } }, [], null, null);
+    const { effects } = run({ pg: pg({ dataDirectory: 'empty', running: false, accepting: false, role: null, systemId: null }), cluster: empty });
+    expect(only(effects, 'task.start')[0]?.task).toMatchObject({ kind: 'clone', methods: ['pgbackrest', 'basebackup'] });
+  });
+
   it('a replica of the standby cluster follows the standby leader with the restore_command', () => {
     const b = cluster(standbyConfig, [member('b2', 6002, { role: 'standby_leader' }), member('b1', 6001)], 'b2');
     const { result, effects } = run({ pg: pg(), cluster: b });
