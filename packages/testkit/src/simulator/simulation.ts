@@ -640,9 +640,13 @@ export class Simulation {
     const pg = node.pg;
     const kept = pg.lsn >= last.lsn && divergencePoint(pg.lineage, last.lineage, last.lsn) === null;
     if (kept) return;
-    // A failover the operator forced onto a named member is their decision (as in Patroni).
+    // A failover the operator forced onto a named member is their decision (as in Patroni): the commits it
+    // drops are given up, and later promotions are judged against what the new branch acknowledges.
     const failover = node.view?.failover;
-    if (failover?.candidate === node.name && !failover.leader) return;
+    if (failover?.candidate === node.name && !failover.leader) {
+      this.#lastSyncAck = null;
+      return;
+    }
     this.fail(
       'sync-commit-lost',
       `${node.name} ${how} at lsn ${pg.lsn} (timeline ${pg.timeline ?? '?'}) without the synchronous commit ${last.lsn} acknowledged by ${last.primary} ` +
