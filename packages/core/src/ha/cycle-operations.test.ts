@@ -228,6 +228,20 @@ describe('the race after a switchover or a manual failover', () => {
     expect(result.decision.ineligible).toBe('switchover_candidate_elsewhere');
   });
 
+  // Seed 1160: a member outside the failsafe key was ahead; it could never race, and the others deferred to it.
+  it('with failsafe mode on compares only the members its key lists, but never races a running primary', async () => {
+    const listed = {
+      ...cluster({ config: { failsafe_mode: true } }),
+      failsafe: { node0: 'http://127.0.0.1:8432/patroni', node1: 'http://127.0.0.1:8433/patroni' },
+    };
+    const ahead = await run(pgObservation(), listed, {}, { 'peers.probe': () => [peer('node0', 5000), peer('node2', 9000)] });
+    expect(ahead.result.decision.reason).toBe('acquired_lock_promoting');
+    const primaryOutside = await run(pgObservation(), listed, {}, { 'peers.probe': () => [peer('node0', 5000), peer('node2', 9000, { role: 'primary' })] });
+    expect(primaryOutside.result.decision.ineligible).toBe('peer_is_primary');
+    const listedAhead = await run(pgObservation(), listed, {}, { 'peers.probe': () => [peer('node0', 9000)] });
+    expect(listedAhead.result.decision.ineligible).toBe('peer_ahead');
+  });
+
   // Seed 1404: synchronous mode kept the named candidate out of the race, and everyone else waited for it.
   it('race on when synchronous mode keeps the named candidate out of the race', async () => {
     const sync = { version: '3', leader: 'node0', syncStandby: ['node1'], quorum: 0 };

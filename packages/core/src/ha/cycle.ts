@@ -768,24 +768,30 @@ function* checkEligibility(
     }
     return null;
   }
-  let compared = peers;
+  // With failsafe mode on, only the members its key lists race, so only they are compared (as Patroni does):
+  // one outside it, however far ahead, never takes the lock, and deferring to it would be waiting for ever.
+  const failsafeListed = failsafeModeEnabled(cluster.config?.data) && cluster.failsafe && Object.keys(cluster.failsafe).length ? cluster.failsafe : null;
+  let compared = failsafeListed === null ? peers : peers.filter((peer) => peer.name in failsafeListed);
+  // A running primary stops the race wherever it is listed.
+  const unlistedPrimary = peers.find((peer) => peer.reachable && (peer.role === 'primary' || peer.role === 'master') && !compared.includes(peer));
+  if (unlistedPrimary) return { reason: 'peer_is_primary', message: `${unlistedPrimary.name} is running as primary` };
   if (manual) {
+    // Only a member the rules let race can take the lock: synchronous mode keeps out those the `sync` key does
+    // not list (quorum mode: its voters can win on their own), failsafe mode those its key does not list.
+    // Deferring to anyone else would be waiting for ever.
+    const mayRace = (name: string): boolean =>
+      (!synchronousModeActive(ctx) || isSynchronousMember(cluster, name)) && (failsafeListed === null || name in failsafeListed);
     const candidatePeer = peers.find((peer) => peer.name === failover.candidate);
-    // A candidate synchronous mode keeps out of the race never takes the lock: waiting for it would be for ever.
-    const candidateMayRace =
-      failover.candidate === null ||
-      !synchronousModeActive(ctx) ||
-      quorumCommitActive(dynamic, cluster) ||
-      isSynchronousMember(cluster, failover.candidate);
+    const candidateMayRace = failover.candidate === null || quorumCommitActive(dynamic, cluster) ? true : mayRace(failover.candidate);
     if (candidatePeer && healthy(candidatePeer) && candidateMayRace) {
       return { reason: 'switchover_candidate_elsewhere', message: `${failover.candidate} is the switchover candidate` };
     }
     if (failover.leader === settings.name) {
-      const anyoneElse = peers.some((peer) => peer.name !== failover.candidate && healthy(peer));
+      const anyoneElse = peers.some((peer) => peer.name !== failover.candidate && healthy(peer) && mayRace(peer.name));
       return anyoneElse ? { reason: 'former_leader', message: 'the former leader takes the lock only when nobody else can' } : null;
     }
     // Race among the rest without the former leader: the operator asked it to step down.
-    compared = peers.filter((peer) => peer.name !== failover.leader);
+    compared = compared.filter((peer) => peer.name !== failover.leader);
   }
   if (dynamic.checkTimeline && clusterTl !== null && (pg.timeline === null || pg.timeline < clusterTl)) {
     return { reason: 'timeline_behind', message: `timeline ${pg.timeline ?? 'unknown'} is behind the cluster's ${clusterTl}` };

@@ -150,7 +150,9 @@ export function quorumRaceVerdict(
   const leader = sync?.leader?.toLowerCase() ?? null;
   const votingSet = new Set([...(sync?.leader ? [sync.leader] : []), ...(sync?.syncStandby ?? [])].map((name) => name.toLowerCase()));
   const quorum = sync?.quorum ?? 0;
-  let votes = votingSet.has(options.me.toLowerCase()) ? 0 : -1;
+  // A member outside the voters needs one vote more: counting from -1 says the same.
+  const iVote = votingSet.has(options.me.toLowerCase());
+  let votes = iVote ? 0 : -1;
   let ahead = 0;
   for (const peer of peers) {
     if (!peer.reachable) continue;
@@ -175,6 +177,6 @@ export function quorumRaceVerdict(
   if (ahead === 0 && leader === options.me.toLowerCase()) return null;
   return {
     reason: 'quorum_not_reached',
-    message: `quorum commit: ${Math.max(0, votes)} of the ${quorum} votes needed from the sync key's members`,
+    message: `quorum commit: ${votes + (iVote ? 0 : 1)} of the ${quorum + (iVote ? 0 : 1)} votes needed from the sync key's members`,
   };
 }

@@ -3,7 +3,7 @@
  * leader key changes or a task ends) running the core's `haCycle` and `shutdownSequence` unchanged, with
  * every effect carried out against the models in virtual time.
  */
-import { INITIAL_MEMORY, haCycle, parseSyncStandbyNames, resolveDynamicConfig, shutdownSequence } from '@pgwarden/core';
+import { INITIAL_MEMORY, answerFailsafePost, haCycle, parseSyncStandbyNames, resolveDynamicConfig, shutdownSequence } from '@pgwarden/core';
 import type {
   Cluster,
   CycleResult,
@@ -13,6 +13,8 @@ import type {
   EffectKind,
   EffectOf,
   EffectResult,
+  FailsafeContact,
+  FailsafePayload,
   HaMemory,
   HaSettings,
   PeerStatus,
@@ -77,6 +79,7 @@ export class SimNode {
   last: CycleResult | null = null;
   /** The cluster as this node loaded it in its current or last cycle. */
   view: Cluster | null = null;
+  #failsafeContact: FailsafeContact | null = null;
   timing: Timing;
   /** Added to virtual time for this node's clock (a clock jump). */
   clockOffset = 0;
@@ -130,6 +133,7 @@ export class SimNode {
     this.epoch++;
     this.watchdogArmed = false;
     this.memory = INITIAL_MEMORY;
+    this.#failsafeContact = null;
     this.last = null;
     this.view = null;
     this.stopping = false;
@@ -200,6 +204,7 @@ export class SimNode {
       task,
       command: null,
       watchdog: { running: this.watchdogArmed, healthy: true },
+      failsafeContact: this.#failsafeContact,
     });
     this.#drive(generator, (value) => this.#cycleDone(value as CycleResult));
   }
@@ -372,13 +377,14 @@ export class SimNode {
       'callback.run': () => true,
       'task.start': ({ task }) => this.#startTask(task),
       'peers.probe': ({ members }) => members.map(({ name }) => this.#probe(name)),
-      // Failsafe mode is not modelled in the store: a reachable member that is not a primary accepts.
-      'peers.failsafe': ({ members }) =>
+      // POST /failsafe: a peer that can be reached answers as the agent does, and remembers the primary.
+      'peers.failsafe': ({ members, payload }) =>
         members.map(({ name }) => {
-          const peer = this.#probe(name);
-          return { name, accepted: peer.reachable && peer.role !== 'primary', lsn: peer.reachable ? peer.walPosition : null };
+          const peer = this.world.node(name);
+          if (!peer || !peer.apiAnswers() || !this.world.peersConnected(this, peer)) return { name, accepted: false, lsn: null };
+          return { name, ...peer.receiveFailsafe(payload) };
         }),
-      'dcs.writeFailsafe': () => ok(true),
+      'dcs.writeFailsafe': ({ members }) => ok(store.writeFailsafe(members)),
       'watchdog.keepalive': () => true,
       'dcs.load': () => {
         this.view = store.loadCluster();
@@ -411,6 +417,13 @@ export class SimNode {
       return { name, reachable: false, error: 'simulated: no answer' };
     }
     return peer.status();
+  }
+
+  /** `POST /failsafe` from a primary running without the DCS: remembered for this node's cycles, answered. */
+  receiveFailsafe(payload: FailsafePayload): { accepted: boolean; lsn: number | null } {
+    const answer = answerFailsafePost(this.pg.running ? this.pg.observe() : null);
+    if (answer.accepted) this.#failsafeContact = { payload, receivedAt: this.localNow() };
+    return answer.accepted ? { accepted: true, lsn: answer.lsn } : { accepted: false, lsn: null };
   }
 
   /** What `GET /patroni` of this node answers. */

@@ -175,6 +175,8 @@ export class Simulation {
             synchronous_mode_strict: syncRng.chance(0.3),
             synchronous_node_count: syncRng.pick([1, 1, 2]),
           };
+    // Its own stream again, for the same reason.
+    const failsafeConfig = root.fork().chance(0.3) ? { failsafe_mode: true } : {};
     this.warmupMs = options.warmupMs ?? 60_000;
     this.faultPhaseMs = options.faultPhaseMs ?? 600_000;
     this.quietMs = options.quietMs ?? 300_000;
@@ -189,6 +191,7 @@ export class Simulation {
       maximum_lag_on_failover: 1_048_576,
       postgresql: { use_pg_rewind: setupRng.chance(0.7), use_slots: true },
       ...syncConfig,
+      ...failsafeConfig,
       ...options.dynamicConfig,
     };
     const count = options.nodes ?? 3;

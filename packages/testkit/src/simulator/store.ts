@@ -9,6 +9,7 @@ import {
   encodeFailover,
   encodeHistory,
   encodeMember,
+  encodeFailsafe,
   encodeStatus,
   encodeSync,
 } from '@pgwarden/core';
@@ -169,6 +170,11 @@ export class SimStore {
 
   writeStatus(status: ClusterStatus): boolean {
     this.#put('status', encodeStatus(status), null);
+    return true;
+  }
+
+  writeFailsafe(members: Readonly<Record<string, string>>): boolean {
+    this.#put('failsafe', encodeFailsafe(members), null);
     return true;
   }
 
