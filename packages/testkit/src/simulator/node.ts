@@ -3,7 +3,7 @@
  * leader key changes or a task ends) running the core's `haCycle` and `shutdownSequence` unchanged, with
  * every effect carried out against the models in virtual time.
  */
-import { INITIAL_MEMORY, answerFailsafePost, haCycle, parseSyncStandbyNames, resolveDynamicConfig, shutdownSequence } from '@pgwarden/core';
+import { INITIAL_MEMORY, answerFailsafePost, haCycle, parseSyncStandbyNames, resolveDynamicConfig, shutdownSequence, slotNameForMember } from '@pgwarden/core';
 import type {
   Cluster,
   CycleResult,
@@ -19,6 +19,7 @@ import type {
   HaSettings,
   PeerStatus,
   ReplicationRow,
+  ReplicationSlot,
   TaskSpec,
   TaskState,
   Timing,
@@ -329,7 +330,7 @@ export class SimNode {
     const store = this.world.store;
     const ok = <T>(value: T) => ({ ok: true as const, value });
     return {
-      'pg.observe': () => ({ ...this.pg.observe(), replication: this.replicationRows() }),
+      'pg.observe': () => ({ ...this.pg.observe(), replication: this.replicationRows(), ...(this.pg.running && this.pg.accepting ? { replicationSlots: this.replicationSlots() } : {}) }),
       'pg.promote': () => {
         if (!this.#inShutdown) this.world.onAction(this, 'promote');
         this.world.beforePromote(this);
@@ -354,7 +355,23 @@ export class SimNode {
         if (this.pg.running) this.world.trace(this.name, `now following ${target ?? 'nobody'}`);
         return { changed: true, restarted: false };
       },
-      'pg.changeSlots': () => ({ failed: [], recopy: [] }),
+      'pg.changeSlots': ({ changes }) => {
+        const pg = this.pg;
+        if (!pg.running || !pg.accepting) return null;
+        for (const name of changes.drop) pg.slots.delete(name);
+        for (const name of changes.createPhysical) if (!pg.slots.has(name)) pg.slots.set(name, { type: 'physical', restartLsn: null, database: null, plugin: null });
+        // No logical decoding here: a logical slot is created only on a primary, as PostgreSQL 15 allows.
+        const failed: string[] = [];
+        for (const spec of changes.createLogical) {
+          if (pg.mode !== 'primary') failed.push(spec.name);
+          else if (!pg.slots.has(spec.name)) pg.slots.set(spec.name, { type: 'logical', restartLsn: pg.lsn, database: spec.database, plugin: spec.plugin });
+        }
+        for (const { name, lsn } of changes.advance) {
+          const slot = pg.slots.get(name);
+          if (slot) slot.restartLsn = Math.min(lsn, pg.lsn);
+        }
+        return { failed, recopy: [] };
+      },
       'pg.timelineHistory': ({ timeline }) => this.pg.history(timeline),
       'pg.prePromote': () => true,
       // The watchdog is armed and disarmed as the rules ask, but never fires: the simulator shows what the HA
@@ -564,6 +581,28 @@ export class SimNode {
   }
 
   /** pg_stat_replication on this node: the replicas streaming from it now, with the sync_state PostgreSQL reports. */
+  /** pg_replication_slots: a physical slot is active while the member it is named after streams from here. */
+  replicationSlots(): ReplicationSlot[] {
+    const streamingHere = new Set(
+      this.world
+        .nodes()
+        .filter((node) => node !== this && node.pg.running && node.pg.streaming && node.pg.upstream === this.name)
+        .map((node) => slotNameForMember(node.name)),
+    );
+    return [...this.pg.slots].map(([name, slot]) => ({
+      name,
+      type: slot.type,
+      database: slot.database,
+      plugin: slot.plugin,
+      active: slot.type === 'physical' && streamingHere.has(name),
+      xmin: null,
+      catalogXmin: null,
+      restartLsn: slot.restartLsn,
+      confirmedFlushLsn: slot.type === 'logical' ? slot.restartLsn : null,
+      walStatus: 'reserved',
+    }));
+  }
+
   replicationRows(): ReplicationRow[] {
     const pg = this.pg;
     if (!pg.running || !pg.accepting || pg.mode !== 'primary') return [];

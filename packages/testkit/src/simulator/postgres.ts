@@ -35,6 +35,8 @@ export class SimPostgres {
   startCount = 0;
   /** synchronous_standby_names in postgresql.conf (outside the data directory: survives wipe and clone). */
   synchronousStandbyNames: string | null = null;
+  /** Replication slots (pg_replslot): gone with the data directory, not copied by a clone, emptied by a rewind. */
+  slots = new Map<string, { readonly type: 'physical' | 'logical'; restartLsn: number | null; readonly database: string | null; readonly plugin: string | null }>();
 
   get timeline(): number | null {
     return this.lineage.at(-1)?.tl ?? null;
@@ -140,6 +142,7 @@ export class SimPostgres {
     this.standbySignal = false;
     this.upstream = null;
     this.streaming = false;
+    this.slots.clear();
   }
 
   /** pg_basebackup: a copy of the source's data directory, configured as its standby. */
@@ -150,6 +153,7 @@ export class SimPostgres {
     this.lsn = source.lsn;
     this.controlState = 'in archive recovery';
     this.standbySignal = true;
+    this.slots.clear();
   }
 }
 
@@ -201,6 +205,7 @@ export function rewind(target: SimPostgres, source: SimPostgres): RewindOutcome 
   if (sourceTl < targetTl) return { ok: false, error: `source timeline ${sourceTl} is older than target timeline ${targetTl}` };
   target.lineage = source.lineage.filter((branch) => branch.start <= point);
   target.lsn = point;
+  target.slots.clear();
   target.controlState = 'in archive recovery';
   target.standbySignal = true;
   return { ok: true, rewound: true, detail: `rewound to ${point} on timeline ${target.timeline ?? '?'}` };

@@ -3,7 +3,7 @@
  * simulated PostgreSQL servers, in virtual time, under a fault schedule drawn from a seed, with the safety
  * and liveness invariants checked after every event. The same seed replays the same run, event for event.
  */
-import { checkSwitchoverRequest, parseSyncStandbyNames, resolveDynamicConfig } from '@pgwarden/core';
+import { checkSwitchoverRequest, parseSyncStandbyNames, resolveDynamicConfig, slotNameForMember } from '@pgwarden/core';
 import type { DynamicConfig, Effect, HaSettings, SwitchoverRequest } from '@pgwarden/core';
 import type { Rng } from './prng.js';
 import { createRng } from './prng.js';
@@ -88,7 +88,8 @@ export interface Violation {
     | 'paused-no-action'
     | 'elected-after-faults'
     | 'replicas-streaming'
-    | 'sync-commit-lost';
+    | 'sync-commit-lost'
+    | 'member-slots';
   readonly t: number;
   readonly message: string;
 }
@@ -701,6 +702,12 @@ export class Simulation {
     const lagging = this.nodes.filter((node) => node.name !== leader && !(node.pg.running && node.pg.mode === 'replica' && node.pg.upstream === leader && node.pg.streaming));
     if (lagging.length) {
       this.fail('replicas-streaming', `${this.quietMs / 1000} s after the faults stopped, not streaming from ${leader}: ${lagging.map((node) => node.name).join(', ')}; ${this.#describeNodes()}`);
+    }
+    // (g) Each member streams through its own physical slot on the leader, so the leader keeps the WAL it needs.
+    const slots = this.node(leader).pg.slots;
+    const unslotted = this.nodes.filter((node) => node.name !== leader && slots.get(slotNameForMember(node.name))?.type !== 'physical');
+    if (unslotted.length) {
+      this.fail('member-slots', `${this.quietMs / 1000} s after the faults stopped, ${leader} holds no slot for ${unslotted.map((node) => node.name).join(', ')} (slots: ${[...slots.keys()].join(', ') || 'none'})`);
     }
   }
 
