@@ -44,8 +44,20 @@ async function startPostgres(): Promise<Server> {
   const freeze = (frozen: boolean): void => {
     if (child.pid === undefined || child.exitCode !== null) return;
     // Every backend is its own process group leader: signal the postmaster's children one by one.
-    const children = execFileSync('pgrep', ['-P', String(child.pid)], { encoding: 'utf8' }).split('\n').filter(Boolean);
-    for (const pid of [child.pid, ...children.map(Number)]) process.kill(pid, frozen ? 'SIGSTOP' : 'SIGCONT');
+    let children: string[] = [];
+    try {
+      children = execFileSync('pgrep', ['-P', String(child.pid)], { encoding: 'utf8' }).split('\n').filter(Boolean);
+    } catch {
+      // pgrep exits 1 when the postmaster has no child left
+    }
+    for (const pid of [child.pid, ...children.map(Number)]) {
+      try {
+        process.kill(pid, frozen ? 'SIGSTOP' : 'SIGCONT');
+      } catch (error) {
+        // A backend that ended between pgrep and the signal needs none.
+        if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+      }
+    }
   };
   const stop = async (): Promise<void> => {
     freeze(false);
