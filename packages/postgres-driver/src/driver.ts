@@ -1031,17 +1031,11 @@ class Driver implements PostgresDriver {
       if (!all.some(isListed)) return true;
       await this.#clock.sleep(100);
     }
-    return !(await this.#processExists(pid));
+    // Still listed after 10 s: gone only if it is an unreaped zombie.
+    return !isListed(pid) || (await isZombie(pid));
   }
 
-  async #processExists(pid: number): Promise<boolean> {
-    try {
-      process.kill(pid, 0);
-    } catch (error) {
-      return errorCode(error) === 'EPERM';
-    }
-    return !(await isZombie(pid));
-  }
+
 
   async restart(options: StartOptions): Promise<boolean> {
     if (!(await this.stop({ mode: 'fast', timeout: options.timeout ?? this.#timeout }))) return false;

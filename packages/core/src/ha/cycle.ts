@@ -18,7 +18,7 @@ import { manageQuorumReplication, quorumCommitActive, quorumPrePromoteValue, quo
 import type { SlotCycleInput } from './slots.js';
 import { statusSlotsDiffer, syncSlots } from './slots.js';
 import type { StandbyClusterConfig } from './standby-cluster.js';
-import { describeFollow, describeRemote, nodeToFollow, remoteCloneSource, remoteUpstream, standbyClusterOf, standbyLeaderStep } from './standby-cluster.js';
+import { describeFollow, describeRemote, memberUpstream, nodeToFollow, remoteCloneSource, remoteUpstream, standbyClusterOf, standbyLeaderStep } from './standby-cluster.js';
 
 /** Settings of this member that do not come from the `config` key. */
 export interface HaSettings {
@@ -1327,18 +1327,8 @@ function cloneSource(ctx: Context): Upstream | null {
   return upstreamOf(preferred ?? cluster.leader.member);
 }
 
-/** host and port of a member from its conn_url. */
-export function upstreamOf(member: Member | null | undefined): Upstream | null {
-  const connUrl = member?.data.conn_url;
-  if (!member || typeof connUrl !== 'string') return null;
-  try {
-    const url = new URL(connUrl);
-    const host = url.hostname.replace(/^\[|\]$/g, '');
-    return { name: member.name, host, port: url.port ? Number(url.port) : 5432 };
-  } catch {
-    return null;
-  }
-}
+/** host and port of a member from its conn_url (one definition, in ha/standby-cluster.ts). */
+export const upstreamOf = memberUpstream;
 
 function describeTask(kind: TaskSpec['kind']): string {
   switch (kind) {
