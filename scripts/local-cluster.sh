@@ -71,7 +71,7 @@ for config in "${CONFIGS[@]}"; do
     continue
   fi
   echo "==> starting $name (log: $RUN_DIR/$name.log)"
-  nohup node "$ROOT/packages/agent/bin/pgwarden.js" "$ROOT/$config" >"$RUN_DIR/$name.log" 2>&1 &
+  nohup node "$ROOT/packages/agent/bin/pgwarden.cjs" "$ROOT/$config" >"$RUN_DIR/$name.log" 2>&1 &
   echo $! >"$RUN_DIR/$name.pid"
 done
 

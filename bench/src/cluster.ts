@@ -16,7 +16,7 @@ import { freePort, makeTempDir, memberConfigYaml, TEST_SUPERUSER, unprivilegedUs
 import { killQuietly, postmasterPid, spawnTracked, trackDataDir, trackTempRoot, waitExit } from './proc.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../../..');
-export const AGENT_BIN = join(REPO_ROOT, 'packages/agent/bin/pgwarden.js');
+export const AGENT_BIN = join(REPO_ROOT, 'packages/agent/bin/pgwarden.cjs');
 export const PATRONI_BIN = '/usr/bin/patroni';
 export const LOG_DIR = join(REPO_ROOT, 'bench/results/logs');
 const SUPERUSER = TEST_SUPERUSER;
@@ -329,13 +329,13 @@ export async function snapshotAgentBuild(): Promise<{ agentBin: string; root: st
       if (existsSync(join(source, part))) cpSync(join(source, part), join(target, part), { recursive: true, verbatimSymlinks: true });
     }
   }
-  return { agentBin: join(root, 'packages/agent/bin/pgwarden.js'), root };
+  return { agentBin: join(root, 'packages/agent/bin/pgwarden.cjs'), root };
 }
 
 function cleanEnv(): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(process.env)) {
-    if (value !== undefined && !key.startsWith('PATRONI_') && !key.startsWith('PGWARDEN_') && !key.startsWith('PG') && !key.startsWith('npm_')) env[key] = value;
+    if (value !== undefined && key !== 'NODE_PATH' && !key.startsWith('PATRONI_') && !key.startsWith('PGWARDEN_') && !key.startsWith('PG') && !key.startsWith('npm_')) env[key] = value;
   }
   return env;
 }

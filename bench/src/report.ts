@@ -89,6 +89,21 @@ export function buildRows(results: Results): Row[] {
     add(`REST ${name}: p50 latency (ms)`, primary, (r) => (r.rest ? pick(r.rest).p50Ms : null));
     add(`REST ${name}: p99 latency (ms)`, primary, (r) => (r.rest ? pick(r.rest).p99Ms : null));
   }
+  // HAProxy's model: one TCP connection per check. Patroni's HTTP/1.0 server closes first, which wrk counts as a read error.
+  add('REST GET /health (leader), new connection per request: requests/s', primary, (r) => r.rest?.healthClose?.requestsPerSecond, 0);
+  add('REST GET /health (leader), new connection per request: p50 latency (ms)', primary, (r) => r.rest?.healthClose?.p50Ms);
+  add('REST GET /health (leader), new connection per request: p99 latency (ms)', primary, (r) => r.rest?.healthClose?.p99Ms);
+  add('REST GET /health (leader), new connection per request: wrk read errors', primary, (r) => r.rest?.healthClose?.readErrors, 0);
+  add('REST GET /health (leader), keep-alive: wrk read errors', primary, (r) => r.rest?.health.readErrors, 0);
+  const ha = (pick: (load: NonNullable<NonNullable<ProfileResult['rest']>['haUnderLoad']>) => number | null) => (r: ProfileResult) =>
+    r.rest?.haUnderLoad ? pick(r.rest.haUnderLoad) : null;
+  add(`HA cycles during REST load (leader, /health saturated): expected ${p}`, primary, ha((load) => load.expectedCycles), 0);
+  add(`HA cycles during REST load: seen ${p}`, primary, ha((load) => load.seenCycles), 0);
+  add(`HA cycles during REST load: max gap between cycles (s) ${p}`, primary, ha((load) => load.maxGapSeconds));
+  add('GET /liveness during REST load (leader, 4/s, new connections): p50 (ms)', primary, ha((load) => load.liveness.p50Ms));
+  add('GET /liveness during REST load: p99 (ms)', primary, ha((load) => load.liveness.p99Ms));
+  add('GET /liveness during REST load: max (ms)', primary, ha((load) => load.liveness.maxMs));
+  add('GET /liveness during REST load: answered 200 (% of probes)', primary, ha((load) => (load.liveness.total ? (100 * load.liveness.ok) / load.liveness.total : null)), 1);
   const steadyMinutes = results.options.steadyMinutes;
   add('agent RSS after start (MB, largest member)', primary, (r) => maxOf(r.steady?.rssAfterStartMb), 1);
   add(`agent RSS after ${steadyMinutes} min steady, health check every 1 s (MB, largest member)`, primary, (r) => maxOf(r.steady?.rssAfterSteadyMb), 1);
@@ -191,6 +206,21 @@ function restrictedMarkdown(results: Results): string {
     .join('\n');
 }
 
+/** "HA cycles during REST load: N expected, M seen, max gap", one line per implementation. */
+function haUnderLoadMarkdown(results: Results): string {
+  const primary = results.options.profiles[0]?.name ?? 'default';
+  const lines = (['pgwarden', 'patroni'] as const).flatMap((implementation) => {
+    const load = profileOf(results, implementation, primary)?.rest?.haUnderLoad;
+    if (!load) return [];
+    const live = load.liveness;
+    return [
+      `- ${implementation === 'pgwarden' ? 'pgwarden' : 'Patroni 3.0.2'}: HA cycles during REST load: ${load.expectedCycles} expected, ${load.seenCycles} seen, max gap ${fmt(load.maxGapSeconds)} s ` +
+        `(loop_wait ${load.loopWait} s, ${fmt(load.windowSeconds, 1)} s of wrk on GET /health); GET /liveness meanwhile: ${live.ok}/${live.total} answered 200, p50 ${fmt(live.p50Ms)} ms, p99 ${fmt(live.p99Ms)} ms, max ${fmt(live.maxMs)} ms`,
+    ];
+  });
+  return lines.length ? `${lines.join('\n')}\n` : 'Not measured.\n';
+}
+
 export function renderMarkdown(results: Results): string {
   const rows = results.rows ?? [];
   const table = [
@@ -222,6 +252,9 @@ ${table}
 | --- | --- | --- |
 ${targets}
 
+## HA loop under REST load
+
+${haUnderLoadMarkdown(results)}
 ## Memory-restricted pgwarden agent
 
 ${restrictedMarkdown(results)}

@@ -1,4 +1,5 @@
 /** The figures, each measured on a running BenchCluster. Every wait is bounded. */
+import { readFile } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { BenchCluster } from './cluster.js';
 import { counterDelta, EtcdProbe } from './etcd-probe.js';
@@ -96,6 +97,23 @@ export interface RestResult {
   readonly health: WrkResult;
   readonly replica: WrkResult;
   readonly patroni: WrkResult;
+  /** GET /health on the leader with one new connection per request (HAProxy's model). */
+  readonly healthClose?: WrkResult;
+  /** The leader's HA loop while wrk saturates its GET /health. */
+  readonly haUnderLoad?: HaUnderLoad;
+}
+
+export interface HaUnderLoad {
+  readonly windowSeconds: number;
+  readonly loopWait: number;
+  /** floor(window / loop_wait). */
+  readonly expectedCycles: number;
+  /** The leader's HA cycle log lines stamped inside the window. */
+  readonly seenCycles: number;
+  /** Largest distance between consecutive cycles around and inside the window (the last one before it included). */
+  readonly maxGapSeconds: number | null;
+  /** GET /liveness on the leader every 250 ms during the window, on its own connections. */
+  readonly liveness: { readonly ok: number; readonly total: number; readonly p50Ms: number | null; readonly p99Ms: number | null; readonly maxMs: number | null };
 }
 
 /** GET /health and /patroni on the leader, GET /replica on a replica: each answers 200 there. */
@@ -105,7 +123,87 @@ export async function measureRest(cluster: BenchCluster, leader: string, seconds
   const health = await runWrk(url(leader, '/health'), seconds);
   const replicaResult = await runWrk(url(replica.name, '/replica'), seconds);
   const patroni = await runWrk(url(leader, '/patroni'), seconds);
-  return { health, replica: replicaResult, patroni };
+  const healthClose = await runWrk(url(leader, '/health'), seconds, { connection: 'close' });
+  const haUnderLoad = await measureHaUnderLoad(cluster, leader, seconds);
+  return { health, replica: replicaResult, patroni, healthClose, haUnderLoad };
+}
+
+/**
+ * A cycle's log line and its time. Both agents start lines with the local time (`2026-11-22 02:17:42.840` or
+ * `,840`); the patterns are those cluster.ts counts (pgwarden: "Lock owner: ..."; Patroni: "no action. I am ...").
+ */
+const CYCLE_LOG_LINE =
+  /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2})[.,](\d{3}).*(?:Lock owner: |no action\. +I am |I am \(.*\), the leader with the lock|: promoted self to leader|following a different leader|acquired session lock as a leader)/;
+
+export function cycleTimes(log: string): number[] {
+  const times: number[] = [];
+  for (const line of log.split('\n')) {
+    const match = CYCLE_LOG_LINE.exec(line);
+    if (match) times.push(new Date(`${match[1]}T${match[2]}.${match[3]}`).getTime());
+  }
+  return times;
+}
+
+/** Largest gap between consecutive cycles that touch [start, end]: the last cycle before start, those inside, the first after end. */
+export function maxCycleGap(times: readonly number[], start: number, end: number): number | null {
+  const before = times.filter((time) => time < start).at(-1);
+  const inside = times.filter((time) => time >= start && time <= end);
+  const after = times.find((time) => time > end);
+  const sequence = [...(before === undefined ? [] : [before]), ...inside, ...(after === undefined ? [] : [after])];
+  if (sequence.length < 2) return null;
+  let gap = 0;
+  for (let index = 1; index < sequence.length; index++) gap = Math.max(gap, sequence[index]! - sequence[index - 1]!);
+  return gap / 1000;
+}
+
+const percentile = (sorted: readonly number[], p: number): number | null =>
+  sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]! : null;
+
+/**
+ * wrk saturates the leader's GET /health (keep-alive, 16 connections) for at least 3 loop_waits while this process
+ * asks GET /liveness every 250 ms; afterwards the leader's log says when its HA cycles ran.
+ */
+async function measureHaUnderLoad(cluster: BenchCluster, leader: string, seconds: number): Promise<HaUnderLoad> {
+  const loopWait = cluster.options.profile.loopWait;
+  const windowSeconds = Math.max(seconds, 3 * loopWait + 1, 15);
+  const api = `http://127.0.0.1:${cluster.member(leader).apiPort}`;
+  const latencies: number[] = [];
+  let total = 0;
+  let stop = false;
+  const prober = (async () => {
+    while (!stop) {
+      const sent = performance.now();
+      total++;
+      try {
+        const response = await fetch(`${api}/liveness`, { signal: AbortSignal.timeout(2_000), headers: { connection: 'close' } });
+        await response.arrayBuffer();
+        if (response.status === 200) latencies.push(performance.now() - sent);
+      } catch {
+        // counted as not ok
+      }
+      await delay(250);
+    }
+  })();
+  const start = Date.now();
+  try {
+    await runWrk(`${api}/health`, windowSeconds);
+  } finally {
+    stop = true;
+    await prober;
+  }
+  const end = Date.now();
+  // Let the first cycle after the window reach the log, so a stall at the end counts.
+  await delay((loopWait + 1) * 1000);
+  const times = cycleTimes(await readFile(cluster.member(leader).logFile, 'utf8'));
+  const sorted = [...latencies].sort((a, b) => a - b);
+  return {
+    windowSeconds: (end - start) / 1000,
+    loopWait,
+    expectedCycles: Math.floor((end - start) / 1000 / loopWait),
+    seenCycles: times.filter((time) => time >= start && time <= end).length,
+    maxGapSeconds: maxCycleGap(times, start, end),
+    liveness: { ok: latencies.length, total, p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99), maxMs: sorted.at(-1) ?? null },
+  };
 }
 
 export type SwitchoverResult =

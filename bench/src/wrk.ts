@@ -12,10 +12,24 @@ export interface WrkResult {
   readonly requests: number;
   readonly non2xx: number;
   readonly socketErrors: string | null;
+  /** wrk's "read" socket errors; with `Connection: close` an HTTP/1.0 server that closes first counts one per request. */
+  readonly readErrors: number;
 }
 
-export async function runWrk(url: string, seconds: number, connections = 16, threads = 2): Promise<WrkResult> {
-  const { stdout } = await run('wrk', [`-t${threads}`, `-c${connections}`, `-d${seconds}s`, '--timeout', '2s', '--latency', url], {
+export interface WrkOptions {
+  readonly connections?: number;
+  readonly threads?: number;
+  /**
+   * `close`: one new TCP connection per request (`-H "Connection: close"`), as HAProxy's health checks do;
+   * `keep-alive` (default): each wrk connection is reused for every request.
+   */
+  readonly connection?: 'keep-alive' | 'close';
+}
+
+export async function runWrk(url: string, seconds: number, options: WrkOptions = {}): Promise<WrkResult> {
+  const { connections = 16, threads = 2, connection = 'keep-alive' } = options;
+  const headers = connection === 'close' ? ['-H', 'Connection: close'] : [];
+  const { stdout } = await run('wrk', [`-t${threads}`, `-c${connections}`, `-d${seconds}s`, '--timeout', '2s', '--latency', ...headers, url], {
     timeout: (seconds + 30) * 1000,
   });
   return parseWrk(url, stdout);
@@ -47,5 +61,6 @@ export function parseWrk(url: string, output: string): WrkResult {
     requests: Number(/(\d+) requests in/.exec(output)?.[1] ?? NaN),
     non2xx: Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(output)?.[1] ?? 0),
     socketErrors: /Socket errors:.*$/m.exec(output)?.[0] ?? null,
+    readErrors: Number(/Socket errors:.*\bread (\d+)/m.exec(output)?.[1] ?? 0),
   };
 }

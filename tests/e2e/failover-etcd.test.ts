@@ -22,6 +22,7 @@ afterAll(() => {
 describeFailoverScenario({
   name: 'etcd v3',
   scope: 'e2e-etcd',
+  proveRewind: true,
   startDcs: async () => {
     const server = await startEtcdServer();
     endpoint = server.etcd.endpoint;
@@ -63,7 +64,7 @@ describeFailoverScenario({
     const second = cluster.startExpectingExit(duplicate.name);
     const code = await new Promise<number | null>((resolveExit) => second.once('exit', (exit) => resolveExit(exit)));
     expect(code).toBe(1);
-    expect(duplicate.log.some((line) => line.includes(`already a member named ${duplicate.name}`))).toBe(true);
+    expect(duplicate.log.some((line) => line.includes(`already a node named ${duplicate.name} running`))).toBe(true);
     expect(duplicate.agent?.exitCode).toBeNull();
   },
   afterGracefulStop: async (_cluster: LocalCluster, stopped: string) => {

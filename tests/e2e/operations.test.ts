@@ -1,7 +1,8 @@
 /**
  * The operations that drive the HA state machine, on real PostgreSQL 15 and etcd: switchover (named, any,
  * scheduled), failover_priority and nofailover, a crashed primary restarted under its lock, pause and resume,
- * manual failover while the primary is down, callbacks. Steps build on each other, in order.
+ * manual failover while the primary is down, callbacks (Patroni's sequence per event: see core's ha/callbacks.ts).
+ * Steps build on each other, in order.
  */
 import { readFileSync } from 'node:fs';
 import { chmod, writeFile } from 'node:fs/promises';
@@ -22,7 +23,7 @@ describe('operations on a 4-member cluster', () => {
       scope: SCOPE,
       members: 4,
       extraYaml: (index) =>
-        `  callbacks:\n    on_start: CALLBACK\n    on_role_change: CALLBACK\n    on_restart: CALLBACK\n${TAGS[index] ? `tags:\n${TAGS[index]}` : ''}`,
+        `  callbacks:\n    on_start: CALLBACK\n    on_stop: CALLBACK\n    on_role_change: CALLBACK\n    on_restart: CALLBACK\n    on_reload: CALLBACK\n${TAGS[index] ? `tags:\n${TAGS[index]}` : ''}`,
     });
     for (const member of cluster.members) {
       const script = join(member.dir, 'callback.sh');
@@ -45,6 +46,11 @@ describe('operations on a 4-member cluster', () => {
     } catch {
       return [];
     }
+  };
+  /** The callbacks `name` ran since the last line equal to `marker` (all of them without one). */
+  const callbacksSince = (name: string, marker: string): string[] => {
+    const all = callbacks(name);
+    return all.slice(all.lastIndexOf(`${marker} ${SCOPE}`) + 1);
   };
 
   async function onlyPrimary(): Promise<string | undefined> {
@@ -90,6 +96,19 @@ describe('operations on a 4-member cluster', () => {
     expect(callbacks(candidate)).toContain(`on_role_change primary ${SCOPE}`);
     await cluster.query(leader, "INSERT INTO journal (step) VALUES ('after named switchover')");
     expect((await cluster.status(previous))?.['role']).toBe('replica');
+    // Patroni's demotion: on_stop with the old role, then only on_role_change once it runs as a replica.
+    await cluster.waitFor(`on_role_change replica on ${previous}`, async () => callbacks(previous).includes(`on_role_change replica ${SCOPE}`));
+    expect(callbacksSince(previous, 'on_stop primary')).toEqual([`on_role_change replica ${SCOPE}`]);
+  });
+
+  it('announces a restart with on_restart only, and a reload with on_reload', async () => {
+    const replica = ['node0', 'node1', 'node2'].find((name) => name !== leader)!;
+    const before = callbacks(replica).length;
+    expect(await cluster.request(replica, 'POST', '/restart', {})).toEqual({ status: 200, text: 'restarted successfully' });
+    await cluster.waitFor(`on_restart on ${replica}`, async () => callbacks(replica).includes(`on_restart replica ${SCOPE}`));
+    expect((await cluster.request(replica, 'POST', '/reload')).status).toBe(202);
+    await cluster.waitFor(`on_reload on ${replica}`, async () => callbacks(replica).includes(`on_reload replica ${SCOPE}`));
+    expect(callbacks(replica).slice(before)).toEqual([`on_restart replica ${SCOPE}`, `on_reload replica ${SCOPE}`]);
   });
 
   it('refuses a switchover it cannot honour', async () => {
@@ -159,6 +178,8 @@ describe('operations on a 4-member cluster', () => {
       return status?.['role'] === 'primary' && status['state'] === 'running' && (await cluster.primaries()).join() === leader;
     });
     expect((await cluster.status(leader))?.['timeline']).toBe(timeline);
+    const crashed = leader;
+    await cluster.waitFor(`on_start primary on ${crashed}`, async () => callbacksSince(crashed, 'on_role_change primary').includes(`on_start primary ${SCOPE}`));
     await settled('everyone streaming again');
   });
 

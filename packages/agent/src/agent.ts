@@ -29,6 +29,7 @@ import {
   failsafeModeEnabled,
   haCycle,
   interpret,
+  isNoCloneSource,
   needsHotStandbyFeedback,
   primaryStopKillAfter,
   shutdownSequence,
@@ -89,6 +90,7 @@ export async function runAgent(config: PgwardenConfig, deps: AgentDeps): Promise
             name: config.name,
             ttl: timing.ttl,
             retryTimeout: timing.retryTimeout,
+            loopWait: timing.loopWait,
             onMalformed: ({ key, reason }) => logger.log('warn', `skipping malformed value of ${key}: ${reason}`),
           },
           logger,
@@ -207,6 +209,8 @@ async function runLoop(parts: LoopParts): Promise<void> {
         cluster,
         pendingRestart: last?.postgres.pendingRestart ?? false,
         watchdogFailed: !watchdog.isHealthy,
+        scheduledRestart: memory.scheduledRestart,
+        lastDecision: last && lastCycleAt !== null ? { ...last.decision, at: lastCycleAt } : null,
       };
     },
     loadCluster: () => dcs.loadCluster(),
@@ -245,8 +249,13 @@ async function runLoop(parts: LoopParts): Promise<void> {
     last = result;
     lastCycleAt = clock.now();
     logCycle(logger, config.name, result);
-    if (result.dynamic.timing.ttl !== timing.ttl || result.dynamic.timing.retryTimeout !== timing.retryTimeout) {
-      dcs.setTiming({ ttl: result.dynamic.timing.ttl, retryTimeout: result.dynamic.timing.retryTimeout });
+    if (
+      result.dynamic.timing.ttl !== timing.ttl ||
+      result.dynamic.timing.retryTimeout !== timing.retryTimeout ||
+      result.dynamic.timing.loopWait !== timing.loopWait
+    ) {
+      const { ttl, retryTimeout, loopWait } = result.dynamic.timing;
+      dcs.setTiming({ ttl, retryTimeout, loopWait });
     }
     if (result.dynamic.timing.ttl !== timing.ttl || result.dynamic.timing.loopWait !== timing.loopWait) {
       await watchdog.reconfigure(result.dynamic.timing.ttl, { loopWait: result.dynamic.timing.loopWait });
@@ -259,7 +268,9 @@ async function runLoop(parts: LoopParts): Promise<void> {
     const wanted = JSON.stringify(withSlotParameters(mergedParameters(result.dynamic.parameters, config), result, config));
     if (wanted !== appliedParameters && result.postgres.dataDirectory === 'initialized' && !tasks.runningKind()) {
       appliedParameters = wanted;
-      await applyParameters(postgres, JSON.parse(wanted) as Record<string, string | number | boolean>, logger);
+      const reloaded = await applyParameters(postgres, JSON.parse(wanted) as Record<string, string | number | boolean>, logger);
+      // As Patroni: a configuration change that reloaded a running postgres is announced.
+      if (reloaded && result.postgres.running) scripts.runCallback('on_reload', result.role);
     }
     const took = clock.now() - cycleStart;
     if (took > timing.loopWait * 1000) logger.log('warn', `loop time exceeded: the cycle took ${took} ms`);
@@ -281,9 +292,16 @@ async function runLoop(parts: LoopParts): Promise<void> {
         logger.log('info', 'reloading: applying postgres parameters and reloading postgres');
         appliedParameters = JSON.stringify(mergedParameters(last?.dynamic.parameters ?? {}, config));
         await applyParameters(postgres, JSON.parse(appliedParameters) as Record<string, string | number | boolean>, logger);
-        await postgres.reload().catch((error: unknown) => logger.log('warn', `postgres reload failed: ${describe(error)}`));
+        const reloaded = await postgres.reload().then(
+          () => true,
+          (error: unknown) => {
+            logger.log('warn', `postgres reload failed: ${describe(error)}`);
+            return false;
+          },
+        );
         await server.reloadCertificates().catch((error: unknown) => logger.log('warn', `could not reload certificates: ${describe(error)}`));
-        scripts.runCallback('on_reload', last?.role ?? 'replica');
+        // As Patroni: on_reload only once pg_ctl reload succeeded on a running postgres.
+        if (reloaded && last?.postgres.running) scripts.runCallback('on_reload', last.role);
       });
     },
     wakeUp: () => wake?.(),
@@ -386,6 +404,8 @@ function restApiServing(config: PgwardenConfig, node: RestApiNode, logger: Logge
     ...(restapi.authentication ? { authentication: { username: restapi.authentication.username, password: restapi.authentication.password } } : {}),
     ...(restapi.allowlist ? { allowlist: restapi.allowlist } : {}),
     allowlistIncludeMembers: restapi.allowlist_include_members === true,
+    // pgwarden extension: health checks and status reads need credentials too.
+    authenticateReads: restapi.authenticate_reads === true,
     ...(restapi.http_extra_headers ? { extraHeaders: restapi.http_extra_headers } : {}),
     ...(restapi.https_extra_headers ? { httpsExtraHeaders: restapi.https_extra_headers } : {}),
     ...(serverHeader ? { serverHeader } : {}),
@@ -440,14 +460,17 @@ async function applyParameters(
   postgres: PostgresDriver,
   parameters: Record<string, string | number | boolean>,
   logger: Logger,
-): Promise<void> {
+): Promise<boolean> {
   try {
     const applied = await postgres.applySettings({ parameters });
     if (applied.changed.length) logger.log('info', `postgres parameters changed: ${applied.changed.join(', ')}`);
     if (applied.pendingRestart.length) logger.log('info', `pending restart for: ${applied.pendingRestart.join(', ')}`);
     if (applied.rejected.length) logger.log('warn', `unknown postgres parameters ignored: ${applied.rejected.join(', ')}`);
+    // True when the driver reloaded postgres (it does so when anything changed and postgres runs).
+    return applied.changed.length > 0 || applied.hbaChanged;
   } catch (error) {
     logger.log('warn', `could not apply postgres parameters: ${describe(error)}`);
+    return false;
   }
 }
 
@@ -469,7 +492,7 @@ async function refuseDuplicateName(dcs: Dcs, name: string, logger: Logger, clock
   liveness.pathname = '/liveness';
   const answer = await fetch(liveness, { signal: AbortSignal.any([signal, AbortSignal.timeout(PEER_TIMEOUT_MS)]) }).catch(() => null);
   if (answer?.ok) {
-    throw new PgwardenError('agent', 'DUPLICATE_MEMBER', `there is already a member named ${name} running (its REST API at ${apiUrl} answers)`);
+    throw new PgwardenError('agent', 'DUPLICATE_MEMBER', `cannot start: there is already a node named ${name} running (its REST API at ${apiUrl} answers /liveness)`);
   }
 }
 
@@ -552,15 +575,18 @@ async function runTask(spec: TaskSpec, postgres: PostgresDriver, logger: Logger,
         throw error;
       }
       return;
-    case 'clone':
+    case 'clone': {
+      // No source (no_leader methods): start read-only without an upstream; the cycle points it at a leader later.
+      const source = isNoCloneSource(spec.source) ? null : spec.source;
       try {
-        await postgres.cloneFrom(spec.source, { progress, signal, ...(spec.methods ? { methods: spec.methods } : {}) });
+        await postgres.cloneFrom(source, { progress, signal, ...(spec.methods ? { methods: spec.methods } : {}) });
       } catch (error) {
         await postgres.removeDataDirectory().catch(() => undefined);
         throw error;
       }
-      progress(`starting as a replica of ${spec.source.name}`);
-      return startReplica(spec.source, 60);
+      progress(source ? `starting as a replica of ${source.name}` : 'starting read-only: there is no leader to follow yet');
+      return startReplica(source, 60);
+    }
     case 'rewind': {
       const { rewound } = await postgres.rewindFrom(spec.source, { progress, signal });
       progress(rewound ? `rewound; starting as a replica of ${spec.source.name}` : `no rewind needed; starting as a replica of ${spec.source.name}`);

@@ -1,12 +1,13 @@
 /** `pgwarden [configfile]`, `pgwarden --validate-config FILE`, `pgwarden --version`: argv in, exit code out. */
-import { stat } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { PGWARDEN_VERSION, PATRONI_COMPAT_VERSION, isPgwardenError } from '@pgwarden/core';
+import type { Logger } from '@pgwarden/core';
 import type { PgwardenConfig } from '@pgwarden/config';
 import { loadConfig, redactConfig } from '@pgwarden/config';
 import { runAgent } from './agent.js';
 import { systemClock } from './clock.js';
 import { createAgentLogger } from './logging.js';
+import { libuvThreadPoolSize, wantedThreadPoolSize, warmUpThreadPool } from './thread-pool.js';
 
 const USAGE = `usage: pgwarden [CONFIG_FILE]
        pgwarden --validate-config CONFIG_FILE
@@ -63,9 +64,7 @@ export async function main(argv: readonly string[], env: Record<string, string |
   }
 
   const logger = createAgentLogger({ level: config.log.level, type: config.log.type });
-  // Start every libuv pool thread now (the first asynchronous call starts them all), not on a request path later.
-  await stat(process.cwd()).catch(() => undefined);
-  logger.log('debug', `thread pool started with ${process.env['UV_THREADPOOL_SIZE'] ?? 4} threads`);
+  await logThreadPool(config, logger);
   logger.log('debug', 'configuration', { config: redactConfig(config) });
   const controller = new AbortController();
   const stop = (signal: NodeJS.Signals) => {
@@ -91,5 +90,24 @@ export async function main(argv: readonly string[], env: Record<string, string |
     process.off('SIGTERM', stop);
     process.off('SIGINT', stop);
     process.off('SIGHUP', reload);
+  }
+}
+
+/**
+ * Makes sure libuv's pool is started (bin/pgwarden.cjs sized it before it started) and logs its size against what
+ * `thread_pool_size` asks for, with the process's thread count from /proc.
+ */
+async function logThreadPool(config: PgwardenConfig, logger: Logger): Promise<void> {
+  const size = libuvThreadPoolSize(process.env['UV_THREADPOOL_SIZE']);
+  const wanted = wantedThreadPoolSize(config.thread_pool_size);
+  const source = (globalThis as Record<symbol, unknown>)[Symbol.for('pgwarden.threadPoolSource')];
+  const warm = await warmUpThreadPool(size);
+  const threads = warm.processThreads === null ? 'no /proc' : `${warm.processThreads} threads in the process`;
+  if (source === undefined) {
+    logger.log('warn', `thread pool: ${size} threads, not sized from thread_pool_size (${wanted}): start pgwarden with bin/pgwarden.cjs (the pgwarden command); ${threads}`);
+  } else if (source === 'UV_THREADPOOL_SIZE') {
+    logger.log('info', `thread pool: ${size} threads from UV_THREADPOOL_SIZE (thread_pool_size would give ${wanted}); ${threads}`);
+  } else {
+    logger.log(size === wanted ? 'info' : 'warn', `thread pool: ${size} threads (thread_pool_size ${wanted}); ${threads}`);
   }
 }

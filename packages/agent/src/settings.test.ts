@@ -99,5 +99,34 @@ describe('agent settings from the configuration', () => {
       authentication: { superuser: { username: 'postgres', password: 'secret' }, replication: { username: 'replicator', password: 'rep' } },
       pgpass: '/tmp/pgpass',
     });
+    expect(options.beforeStop).toBeUndefined();
+  });
+
+  it('passes before_stop, remove_data_directory_on_diverged_timelines and the no_leader methods on', () => {
+    const withScripts = parseConfig(
+      YAML.replace(
+        '  parameters:\n    max_connections: 100\n',
+        `  parameters:
+    max_connections: 100
+  before_stop: /usr/local/bin/drain --wait
+  remove_data_directory_on_diverged_timelines: true
+  create_replica_methods: [wal_g, pgbackrest, basebackup]
+  wal_g:
+    command: wal-g-restore
+  pgbackrest:
+    command: pgbackrest-restore
+    no_leader: true
+`,
+      ),
+      'node1.yml',
+      {},
+    );
+    expect(driverOptions(withScripts, {}, silentLogger).beforeStop).toBe('/usr/local/bin/drain --wait');
+    const settings = haSettings(withScripts, {});
+    expect(settings.removeDataDirectoryOnDivergedTimelines).toBe(true);
+    expect(settings.noLeaderReplicaMethods).toEqual(['pgbackrest']);
+    // no_leader stays out of the arguments the command gets.
+    expect(replicaMethods(withScripts, silentLogger)[1]).toEqual({ name: 'pgbackrest', command: 'pgbackrest-restore', keepData: false, noParams: false, params: {} });
+    expect(haSettings(config, {})).toMatchObject({ removeDataDirectoryOnDivergedTimelines: false, noLeaderReplicaMethods: [] });
   });
 });

@@ -26,6 +26,8 @@ export function haSettings(config: PgwardenConfig, env: Readonly<Record<string, 
     bootstrapDynamicConfig: { ...config.bootstrap.dcs },
     enforceTimingMinimums: !allowShortTtl(env),
     removeDataDirectoryOnRewindFailure: config.postgresql.remove_data_directory_on_rewind_failure === true,
+    removeDataDirectoryOnDivergedTimelines: config.postgresql.remove_data_directory_on_diverged_timelines === true,
+    noLeaderReplicaMethods: noLeaderReplicaMethods(config),
   };
 }
 
@@ -95,6 +97,7 @@ export function driverOptions(
     ...(osUser ? { osUser } : {}),
     pgCtlTimeout: config.postgresql.pg_ctl_timeout,
     database: config.postgresql.database,
+    ...(config.postgresql.before_stop ? { beforeStop: config.postgresql.before_stop } : {}),
     logger,
     env,
   };
@@ -103,11 +106,29 @@ export function driverOptions(
 // pg_basebackup options the driver sets itself (Patroni refuses the same ones).
 const RESERVED_BASEBACKUP_OPTIONS = new Set(['pgdata', 'format', 'wal-method', 'xlog-method', 'gzip', 'D', 'F', 'X', 'z']);
 
+/** The configured replica method names: `postgresql.create_replica_methods`, the older `create_replica_method`, or basebackup. */
+function replicaMethodNames(config: PgwardenConfig): readonly string[] {
+  const single = (config.postgresql as Record<string, unknown>)['create_replica_method'];
+  return config.postgresql.create_replica_methods ?? (typeof single === 'string' ? [single] : ['basebackup']);
+}
+
+function flagSet(value: unknown): boolean {
+  return value === true || (typeof value === 'string' && /^(true|on|yes|1)$/i.test(value));
+}
+
+/** Replica methods whose section sets `no_leader`: they can create a replica with no member to copy (never basebackup). */
+export function noLeaderReplicaMethods(config: PgwardenConfig): string[] {
+  const postgresql = config.postgresql as Record<string, unknown>;
+  return replicaMethodNames(config).filter((name) => {
+    const section = postgresql[name];
+    return name !== 'basebackup' && section !== null && typeof section === 'object' && flagSet((section as Record<string, unknown>)['no_leader']);
+  });
+}
+
 /** `postgresql.create_replica_methods` (or the older `create_replica_method`) with each method's section. */
 export function replicaMethods(config: PgwardenConfig, logger: Logger): ReplicaMethod[] {
   const postgresql = config.postgresql as Record<string, unknown>;
-  const single = postgresql['create_replica_method'];
-  const names: readonly string[] = config.postgresql.create_replica_methods ?? (typeof single === 'string' ? [single] : ['basebackup']);
+  const names = replicaMethodNames(config);
   return names.map((name): ReplicaMethod => {
     const section = postgresql[name];
     if (name === 'basebackup') return { name: 'basebackup', options: basebackupOptions(section, logger) };
@@ -115,12 +136,13 @@ export function replicaMethods(config: PgwardenConfig, logger: Logger): ReplicaM
     const flag = (key: string) => {
       const value = options[key];
       delete options[key];
-      return value === true || (typeof value === 'string' && /^(true|on|yes|1)$/i.test(value));
+      return flagSet(value);
     };
     const command = typeof options['command'] === 'string' ? options['command'] : name;
     delete options['command'];
     const keepData = flag('keep_data');
     const noParams = flag('no_params');
+    // no_leader is the HA rules' business (noLeaderReplicaMethods): the core asks for these methods by name.
     flag('no_leader');
     const params = Object.fromEntries(Object.entries(options).map(([key, value]) => [key, typeof value === 'string' ? value : JSON.stringify(value)]));
     return { name, command, keepData, noParams, params };

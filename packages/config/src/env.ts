@@ -74,6 +74,7 @@ const SECTION_KEYS: Readonly<Record<string, Readonly<Record<string, ValueKind>>>
     https_extra_headers: 'dict',
     allowlist: 'list',
     allowlist_include_members: 'bool',
+    authenticate_reads: 'bool',
     request_queue_size: 'int',
     server_tokens: 'string',
     thread_pool_size: 'int',

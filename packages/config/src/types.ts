@@ -38,6 +38,12 @@ export interface RestApiConfig {
   listen: string;
   connect_address: string;
   authentication?: HttpAuthentication;
+  /**
+   * pgwarden extension (Patroni has no such key): the read endpoints (GET, HEAD, OPTIONS: health checks,
+   * /patroni, /cluster, /metrics...) get the same access checks as the unsafe ones (basic auth, allowlist, client
+   * certificate). Default false, as in Patroni.
+   */
+  authenticate_reads?: boolean;
   certfile?: string;
   keyfile?: string;
   keyfile_password?: string;

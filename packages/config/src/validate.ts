@@ -451,6 +451,17 @@ function checkRestApi(c: Checker, root: ConfigRecord, out: ConfigRecord): void {
   take(c, raw, result, 'verify_client', path, oneOf(['none', 'optional', 'required']));
   take(c, raw, result, 'allowlist', path, stringList);
   take(c, raw, result, 'allowlist_include_members', path, boolean);
+  take(c, raw, result, 'authenticate_reads', path, boolean);
+  // Without credentials, a client certificate or an allowlist there is nothing to check reads against.
+  if (
+    result['authenticate_reads'] === true &&
+    result['authentication'] === undefined &&
+    result['allowlist'] === undefined &&
+    result['allowlist_include_members'] !== true &&
+    result['verify_client'] === undefined
+  ) {
+    c.fail([...path, 'authenticate_reads'], 'needs restapi.authentication, allowlist or verify_client to check reads against');
+  }
   take(c, raw, result, 'http_extra_headers', path, stringMap);
   take(c, raw, result, 'https_extra_headers', path, stringMap);
   take(c, raw, result, 'request_queue_size', path, integer(0));

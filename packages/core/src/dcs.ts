@@ -29,8 +29,20 @@ export interface DcsIdentity {
   readonly ttl: number;
   /** How long one store operation may retry before it is reported unreachable, in seconds. */
   readonly retryTimeout: number;
+  /**
+   * The HA loop's period (`loop_wait`), in seconds, when the caller runs one: a plugin may size connection
+   * liveness checks by it (ZooKeeper drops a connection silent for max(loop_wait - 2, 2) s, as Patroni).
+   */
+  readonly loopWait?: number;
   /** Called for each stored value that does not parse; the value is then skipped. */
   readonly onMalformed?: MalformedReporter;
+}
+
+/** The timing a plugin is told about, in seconds. */
+export interface DcsTiming {
+  readonly ttl: number;
+  readonly retryTimeout: number;
+  readonly loopWait?: number;
 }
 
 export interface Dcs extends AsyncDisposable {
@@ -86,8 +98,11 @@ export interface Dcs extends AsyncDisposable {
    */
   watchLeader(leaderVersion: ValueVersion | null, timeoutMs: number, signal?: AbortSignal): Promise<boolean>;
 
-  /** New ttl / retry_timeout from the dynamic configuration; applied to the next lease or session. */
-  setTiming(timing: { ttl: number; retryTimeout: number }): void;
+  /**
+   * New ttl / retry_timeout (and loop_wait, when the caller has one) from the dynamic configuration;
+   * applied to the next lease or session. Plugins that have no use for `loopWait` ignore it.
+   */
+  setTiming(timing: DcsTiming): void;
 
   /** Removes every key of the cluster (`pgwardenctl remove`). */
   deleteCluster(): Promise<boolean>;

@@ -49,11 +49,12 @@ export {
   decodeFailsafe,
   encodeFailsafe,
 } from './codec.js';
-export type { Dcs, DcsIdentity } from './dcs.js';
+export type { Dcs, DcsIdentity, DcsTiming } from './dcs.js';
 export { clusterPrefix } from './dcs.js';
 export type {
   ControlState,
   DataDirectoryState,
+  PendingRestartReason,
   PostgresController,
   PostgresObservation,
   Progress,
@@ -93,20 +94,29 @@ export type { DynamicConfig, Timing } from './dynamic-config.js';
 export { DYNAMIC_DEFAULTS, TIMING_MINIMUMS, normalizeTiming, primaryStopKillAfter, resolveDynamicConfig } from './dynamic-config.js';
 export type {
   CallbackAction,
+  CloneSource,
   DcsOutcome,
   Effect,
   EffectHandlers,
   EffectKind,
   EffectOf,
   EffectResult,
+  NoCloneSource,
   PeerStatus,
   TaskKind,
   TaskSpec,
   TaskState,
 } from './ha/effects.js';
-export { perform, interpret } from './ha/effects.js';
+export { perform, interpret, isNoCloneSource } from './ha/effects.js';
+export type { RaceBackoffInput, RaceBackoffVerdict } from './ha/race-backoff.js';
+export { primaryRaceBackoff, raceBackoffVerdict } from './ha/race-backoff.js';
+export type { DivergenceRemedy, DivergenceSettings } from './ha/diverged.js';
+export { divergenceRemedy, reinitializeAfterRewindFailure } from './ha/diverged.js';
+export type { NoLeaderCloneInput } from './ha/no-leader-clone.js';
+export { NO_CLONE_SOURCE, noLeaderCloneMethods } from './ha/no-leader-clone.js';
 export type { Decision, DecisionReason, IneligibleReason } from './ha/decision.js';
-export { decision } from './ha/decision.js';
+export { DECISION_REASONS, INELIGIBLE_REASONS, decision } from './ha/decision.js';
+export { restartFilterRole, scheduledRestartData, scheduledRestartStatus } from './ha/scheduled-restart.js';
 export type { Command, CommandOutcome, CycleInput, CycleResult, HaMemory, HaSettings, ScheduledRestart, WatchdogState } from './ha/cycle.js';
 export { INITIAL_MEMORY, haCycle, memberData, upstreamOf } from './ha/cycle.js';
 export { shutdownSequence } from './ha/shutdown.js';

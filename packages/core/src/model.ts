@@ -52,6 +52,7 @@ export interface MemberData {
   replication_state?: string;
   timeline?: number;
   pending_restart?: boolean;
+  pending_restart_reason?: Record<string, { old_value: string; new_value: string }>;
   pause?: boolean;
   [field: string]: unknown;
 }

@@ -61,6 +61,9 @@ export interface ReplicationSlot {
   readonly walStatus: string | null;
 }
 
+/** Patroni's `pending_restart_reason`: parameter name -> values as text (units as PostgreSQL shows them). */
+export type PendingRestartReason = Readonly<Record<string, { readonly old_value: string; readonly new_value: string }>>;
+
 export interface PostgresObservation {
   readonly dataDirectory: DataDirectoryState;
   /** Database system identifier from pg_controldata, null without a valid data directory. */
@@ -86,6 +89,8 @@ export interface PostgresObservation {
   readonly serverVersion: number | null;
   readonly replication: readonly ReplicationRow[];
   readonly pendingRestart: boolean;
+  /** Why a restart is pending: per parameter, the running value and the one a restart would take. Absent: unknown. */
+  readonly pendingRestartReason?: PendingRestartReason;
   /** `synchronous_standby_names` as the server runs with it; null when it does not answer. */
   readonly synchronousStandbyNames: string | null;
   /** Replication slots of this server; absent or null when not observed (the HA rules then leave slots alone). */
@@ -113,7 +118,8 @@ export interface PostgresController extends AsyncDisposable {
   bootstrap(options: { progress?: Progress; signal?: AbortSignal }): Promise<void>;
   /** pg_basebackup from `source`, then the standby configuration for it. */
   /** `methods`: replica methods by name, in order, instead of the configured list (a standby cluster's own). */
-  cloneFrom(source: Upstream, options: { progress?: Progress; signal?: AbortSignal; methods?: readonly string[] }): Promise<void>;
+  /** `source` null: no member to copy; only methods that need none (`no_leader`) can succeed. */
+  cloneFrom(source: Upstream | null, options: { progress?: Progress; signal?: AbortSignal; methods?: readonly string[] }): Promise<void>;
   /** Single-user crash recovery when the last shutdown was not clean, then pg_rewind against `source`. */
   rewindFrom(source: Upstream, options: { progress?: Progress; signal?: AbortSignal }): Promise<{ rewound: boolean }>;
   removeDataDirectory(): Promise<void>;

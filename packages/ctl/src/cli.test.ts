@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { DcsUnreachableError } from '@pgwarden/core';
 import type { Dcs } from '@pgwarden/core';
 import { createMemoryDcs, createMemoryStore, createTestClock } from '@pgwarden/testkit';
 import type { MemoryStore } from '@pgwarden/testkit';
@@ -410,5 +411,72 @@ describe('http settings', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+/** A clock that moves 5 s per sleep, and a request that answers after `ticks` sleeps. */
+function slowAnswer(f: Fixture, ticks: number, response: HttpResponse): Partial<CtlDeps> {
+  let slept = 0;
+  let release: (() => void) | null = null;
+  f.respond = () =>
+    new Promise<HttpResponse>((resolve) => {
+      release = () => resolve(response);
+    });
+  return {
+    now: () => new Date(new Date(2030, 0, 1, 12, 0, 0).getTime() + slept * 5_000),
+    sleep: async () => {
+      slept++;
+      if (slept === ticks) release?.();
+      await Promise.resolve();
+    },
+  };
+}
+
+describe('progress while a member works', () => {
+  it('prints a waiting line every few seconds during a switchover', async () => {
+    const f = await cluster();
+    const deps = slowAnswer(f, 3, { status: 200, body: 'Successfully switched over to "pg1"' });
+    expect(await f.run([...DCS, 'switchover', SCOPE, '--candidate', 'pg1', '--force'], deps)).toBe(0);
+    const lines = f.stdout().split('\n').filter((line) => line.startsWith('waiting'));
+    expect(lines).toEqual(['waiting for pg1 to become leader... (5 s)', 'waiting for pg1 to become leader... (10 s)']);
+    expect(f.stdout()).toMatch(/\(10 s\)\n[\d-]+ [\d:.]+ Successfully switched over to "pg1"\n/);
+  });
+
+  it('names no candidate when the switchover picks one, and prints progress during a restart', async () => {
+    const f = await cluster();
+    expect(await f.run([...DCS, 'switchover', SCOPE, '--force'], slowAnswer(f, 2, { status: 200, body: 'ok' }))).toBe(0);
+    expect(f.stdout()).toContain('waiting for a new leader to become leader... (5 s)\n');
+    const g = await cluster();
+    expect(await g.run([...DCS, 'restart', SCOPE, 'pg1', '--force'], slowAnswer(g, 4, { status: 200, body: 'restarted' }))).toBe(0);
+    const lines = g.stdout().split('\n').filter((line) => line.startsWith('waiting'));
+    expect(lines).toEqual([5, 10, 15].map((s) => `waiting for pg1 to restart PostgreSQL... (${s} s)`));
+    expect(g.stdout()).toContain('Success: restart on member pg1\n');
+  });
+});
+
+describe('an unreachable store', () => {
+  it('says which hosts were tried, where they came from, and what to check', async () => {
+    const f = await cluster();
+    const createDcs: CtlDeps['createDcs'] = async () => {
+      const grpc = new Error('14 UNAVAILABLE: No connection established. Last error: connect ECONNREFUSED 127.0.0.1:2379\n    at callErrorFromStatus (...)');
+      return {
+        loadCluster: () => Promise.reject(new DcsUnreachableError('dcs-etcd', 'etcd did not answer', { cause: grpc })),
+        close: async () => undefined,
+      } as unknown as Dcs;
+    };
+    expect(await f.run(['-d', 'etcd3://10.1.2.3:2379', 'list', SCOPE], { createDcs })).toBe(1);
+    const message = f.err.join('');
+    expect(message).toContain('Error: cannot reach the DCS (etcd3 at 10.1.2.3:2379, from -d/--dcs-url): 14 UNAVAILABLE: No connection established.');
+    expect(message).toContain('-d/--dcs-url');
+    expect(message).toContain('etcd3 hosts in the configuration file (-c) or PATRONI_ETCD3_HOSTS');
+    expect(message).not.toContain('callErrorFromStatus');
+  });
+
+  it('names the environment when the hosts came from PATRONI_ETCD3_HOSTS', async () => {
+    const f = await cluster();
+    const createDcs: CtlDeps['createDcs'] = () => Promise.reject(new DcsUnreachableError('dcs-etcd', 'etcd did not answer'));
+    const env = { HOME: '/nonexistent-home', PATRONI_ETCD3_HOSTS: 'e1:2379,e2:2379' };
+    expect(await f.run(['list', SCOPE], { createDcs, env })).toBe(1);
+    expect(f.err.join('')).toContain('(etcd3 at e1:2379, e2:2379, from PATRONI_ETCD3_* variables): [dcs-etcd] etcd did not answer');
   });
 });

@@ -7,9 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { PATRONI_COMPAT_VERSION, PGWARDEN_VERSION, isNoFailover, memberTags } from '@pgwarden/core';
+import { PATRONI_COMPAT_VERSION, PGWARDEN_VERSION, isNoFailover, isPgwardenError, memberTags } from '@pgwarden/core';
 import type { Cluster, Dcs, Member } from '@pgwarden/core';
 import { clusterJson } from '@pgwarden/rest-api';
+import { describeDcsUnreachable } from './dcs-errors.js';
 import { loadDcsPlugin } from './dcs-loader.js';
 import type { DcsFactory } from './dcs-loader.js';
 import { applyConfigChanges, applyConfigDocument, configDiff, formatConfigForEditing, parseConfigDocument, pgPairs, sameJson } from './edit-config.js';
@@ -319,6 +320,37 @@ async function watching(session: Session, interval: number | undefined, body: ()
   }
 }
 
+/** How often a long request reports that it is still waiting. */
+const PROGRESS_EVERY_MS = 5_000;
+
+/**
+ * Awaits `work` (a REST call the member answers only when it is done), printing `line(seconds)` every few seconds
+ * meanwhile, so that a switchover or a restart never looks hung. Seconds come from the session's clock.
+ */
+async function withProgress<T>(session: Session, work: Promise<T>, line: (seconds: number) => string): Promise<T> {
+  const stop = new AbortController();
+  const signal = session.deps.signal ? AbortSignal.any([stop.signal, session.deps.signal]) : stop.signal;
+  const started = session.now().getTime();
+  const ticker = (async () => {
+    while (!signal.aborted) {
+      try {
+        await session.sleep(PROGRESS_EVERY_MS, signal);
+      } catch {
+        return;
+      }
+      if (signal.aborted) return;
+      const seconds = Math.round((session.now().getTime() - started) / 1000);
+      if (seconds > 0) session.out(line(seconds));
+    }
+  })();
+  try {
+    return await work;
+  } finally {
+    stop.abort();
+    await ticker;
+  }
+}
+
 const watchInterval = (options: { W?: boolean; watch?: number }): number | undefined => options.watch ?? (options.W ? 2 : undefined);
 
 async function failoverOrSwitchover(
@@ -387,7 +419,10 @@ async function failoverOrSwitchover(
   try {
     if (!target) throw new Error('no member to send the request to');
     // The leader answers once the new leader holds the lock (or after its own deadline): allow for that.
-    response = await session.request(target, 'POST', action, body, 120_000);
+    const awaited = candidate ?? 'a new leader';
+    response = await withProgress(session, session.request(target, 'POST', action, body, 120_000), (seconds) =>
+      scheduledAt ? `waiting for ${target.name} to accept the scheduled ${action}... (${seconds} s)` : `waiting for ${awaited} to become leader... (${seconds} s)`,
+    );
   } catch (error) {
     session.warn(`${(error as Error).message}`);
     session.out(`${timestamp(session.now())} Could not ${action} using Patroni api, falling back to DCS`);
@@ -691,7 +726,9 @@ function buildProgram(session: Session, exit: { code: number }): Command {
           checkResponse(session, await session.request(member, 'DELETE', 'restart'), member.name, 'flush scheduled restart', true);
         }
         // A restart answers when PostgreSQL is back: give it as long as its own timeout, or a generous default.
-        const response = await session.request(member, 'POST', 'restart', content, 600_000);
+        const response = await withProgress(session, session.request(member, 'POST', 'restart', content, 600_000), (seconds) =>
+          content['schedule'] ? `waiting for ${member.name} to accept the scheduled restart... (${seconds} s)` : `waiting for ${member.name} to restart PostgreSQL... (${seconds} s)`,
+        );
         if (response.status === 200) session.out(`Success: restart on member ${member.name}`);
         else if (response.status === 202) session.out(`Success: restart scheduled on member ${member.name}`);
         else if (response.status === 409) {
@@ -1056,6 +1093,10 @@ export async function runCtl(argv: readonly string[], deps: CtlDeps): Promise<nu
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode;
     if (deps.signal?.aborted) return 130;
+    if (isPgwardenError(error, 'DCS_UNREACHABLE')) {
+      deps.stderr.write(`Error: ${describeDcsUnreachable(error, session.settings.dcs, session.settings.dcsOrigin)}\n`);
+      return 1;
+    }
     deps.stderr.write(`Error: ${(error as Error).message}\n`);
     return 1;
   }

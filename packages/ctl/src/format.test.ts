@@ -49,6 +49,23 @@ describe('formatMembers', () => {
     expect(lines[6]).toMatch(/^\| pg1 /);
   });
 
+  it('shows the pending restart reason as param: old->new, one per line, hiding long ones in tables', () => {
+    const reason = {
+      max_connections: { old_value: '100', new_value: '200' },
+      shared_preload_libraries: { old_value: 'pg_stat_statements', new_value: 'pg_stat_statements,auto_explain,pg_cron' },
+    };
+    const pending: ClusterJson = { scope: 'batman', members: [{ ...cluster.members[0]!, pending_restart: true, pending_restart_reason: reason }] };
+    // tsv joins values as Patroni does, the multi-line reason included.
+    const tsv = formatMembers(pending, { name: 'batman', initialize: '1', fmt: 'tsv' });
+    expect(tsv).toContain(
+      '\tPending restart\tPending restart reason\n',
+    );
+    expect(tsv).toContain('\t*\tmax_connections: 100->200\nshared_preload_libraries: pg_stat_statements->pg_stat_statements,auto_explain,pg_cron\n');
+    const pretty = formatMembers(pending, { name: 'batman', initialize: '1', fmt: 'pretty' }).split('\n');
+    expect(pretty[3]).toMatch(/\| \* +\| max_connections: 100->200 +\|$/);
+    expect(pretty[4]).toMatch(/\| shared_preload_libraries: \[hidden - too long\] \|$/);
+  });
+
   it('prints tsv with the cluster column and full lag names', () => {
     const text = formatMembers(cluster, { name: 'batman', initialize: '1', fmt: 'tsv' });
     expect(text.split('\n')[0]).toBe('Cluster\tMember\tHost\tRole\tState\tTL\tReceive LSN\tReceive Lag\tReplay LSN\tReplay Lag');

@@ -31,7 +31,16 @@ export function endpointUrl(apiUrl: string, endpoint: string): string {
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 
-export function createHttpClient(settings: CtlHttpSettings): CtlHttpClient {
+/** The node functions the client sends with; a test passes recorders. */
+export interface HttpTransport {
+  readonly http: typeof httpRequest;
+  readonly https: typeof httpsRequest;
+}
+
+const NODE_TRANSPORT: HttpTransport = { http: httpRequest, https: httpsRequest };
+
+/** Sends basic auth on every request (reads included: an API may guard them) and TLS settings on https URLs. */
+export function createHttpClient(settings: CtlHttpSettings, transport: HttpTransport = NODE_TRANSPORT): CtlHttpClient {
   const tls = {
     ...(settings.cacert ? { ca: readFileSync(settings.cacert) } : {}),
     ...(settings.certfile ? { cert: readFileSync(settings.certfile) } : {}),
@@ -58,7 +67,7 @@ export function createHttpClient(settings: CtlHttpSettings): CtlHttpClient {
           response.on('end', () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
           response.on('error', reject);
         };
-        const req = target.protocol === 'https:' ? httpsRequest(target, { ...options, ...tls }, onResponse) : httpRequest(target, options, onResponse);
+        const req = target.protocol === 'https:' ? transport.https(target, { ...options, ...tls }, onResponse) : transport.http(target, options, onResponse);
         req.on('error', (error) => reject(timeout.aborted ? new Error(`no answer from ${target.origin} within ${timeoutMs} ms`, { cause: error }) : error));
         req.end(payload);
       });

@@ -81,6 +81,45 @@ postgresql:
     expect(loadCtlSettings({ env: { PATRONICTL_CONFIG_FILE: path, DCS_URL: 'zookeeper://z' } }).dcs.kind).toBe('zookeeper');
   });
 
+  it('reads PATRONI_* variables without any file, as patronictl does', () => {
+    const env = { HOME: '/nonexistent-home', PATRONI_ETCD3_HOSTS: "'10.0.0.1:2379','10.0.0.2:2379'", PATRONI_SCOPE: 'demo', PATRONI_NAMESPACE: '/ns' };
+    const settings = loadCtlSettings({ env });
+    expect(settings).toMatchObject({
+      scope: 'demo',
+      namespace: '/ns',
+      dcs: { kind: 'etcd3', section: { hosts: ['10.0.0.1:2379', '10.0.0.2:2379'] } },
+      source: 'environment',
+      dcsOrigin: 'PATRONI_ETCD3_* variables',
+    });
+    // PATRONI_RESTAPI_* credentials reach the HTTP client too.
+    const auth = loadCtlSettings({ env: { ...env, PATRONI_RESTAPI_USERNAME: 'admin', PATRONI_RESTAPI_PASSWORD: 'pw' } });
+    expect(auth.http.auth).toEqual({ username: 'admin', password: 'pw' });
+  });
+
+  // Regression: the etcd-on-localhost fallback was added next to the environment's etcd3 ("only one DCS section").
+  it('takes the store from PATRONI_ETCD3_HOSTS over a ctl-only file without one', () => {
+    const path = file('scope: demo\n');
+    const settings = loadCtlSettings({ configFile: path, env: { PATRONI_ETCD3_HOSTS: '127.0.0.1:2379' } });
+    expect(settings).toMatchObject({ scope: 'demo', dcs: { kind: 'etcd3', section: { hosts: ['127.0.0.1:2379'] } }, source: path });
+    // -d still wins over both.
+    expect(loadCtlSettings({ configFile: path, dcsUrl: 'zookeeper://z:2181', env: { PATRONI_ETCD3_HOSTS: '127.0.0.1:2379' } })).toMatchObject({
+      dcs: { kind: 'zookeeper' },
+      dcsOrigin: '-d/--dcs-url',
+    });
+  });
+
+  it('leaves the scope to the command line when the file has none', () => {
+    const settings = loadCtlSettings({ configFile: file('etcd3:\n  hosts: h1:2379\n'), env: {} });
+    expect(settings.scope).toBeUndefined();
+    expect(settings.dcs).toEqual({ kind: 'etcd3', section: { hosts: ['h1:2379'] } });
+  });
+
+  it('reads PATRONI_CONFIGURATION alone, and reports bad variables', () => {
+    const settings = loadCtlSettings({ env: { PATRONI_CONFIGURATION: 'scope: inline\nzookeeper:\n  hosts: [z1:2181]\n', PATRONI_SCOPE: 'ignored' } });
+    expect(settings).toMatchObject({ scope: 'inline', dcs: { kind: 'zookeeper' }, source: 'PATRONI_CONFIGURATION' });
+    expect(() => loadCtlSettings({ env: { PATRONI_CTL_INSECURE: 'maybe' } })).toThrow(/PATRONI_CTL_INSECURE|ctl.insecure/);
+  });
+
   it('runs without a file (etcd on localhost) unless one was named', () => {
     const env = { HOME: '/nonexistent-home' };
     expect(defaultConfigFile(env)).toBe('/nonexistent-home/.config/patroni/patronictl.yaml');

@@ -5,8 +5,15 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { ConfigError, loadConfigWithWarnings, parseConfigWithWarnings } from '@pgwarden/config';
+import { parse as parseYaml } from 'yaml';
+import {
+  CONFIGURATION_ENV_VAR,
+  ConfigError,
+  ENVIRONMENT_SOURCE,
+  buildEnvironmentConfig,
+  loadConfigWithWarnings,
+  validateConfigWithWarnings,
+} from '@pgwarden/config';
 import type { ConfigIssue, PgwardenConfig, RestApiConfig } from '@pgwarden/config';
 import { CtlError } from './errors.js';
 
@@ -38,6 +45,8 @@ export interface CtlSettings {
   readonly loopWait?: number;
   /** Where the settings came from, for messages. */
   readonly source: string;
+  /** Where the DCS settings came from (`-d/--dcs-url`, a file's section, PATRONI_* variables...), for messages. */
+  readonly dcsOrigin: string;
 }
 
 /** patronictl's default: `patronictl.yaml` in the per-user configuration directory of `patroni`. */
@@ -122,33 +131,93 @@ function isIgnorableIssue(issue: ConfigIssue): boolean {
   // patronictl falls back to etcd on localhost when no store is configured.
   if (issue.key === '' && issue.message.startsWith('one DCS section is required')) return true;
   if (issue.message !== 'is required') return false;
-  return issue.key === 'name' || /^(restapi|postgresql)(\.|$)/.test(issue.key);
+  // patronictl takes the cluster name as an argument when the configuration has no scope.
+  return issue.key === 'name' || issue.key === 'scope' || /^(restapi|postgresql)(\.|$)/.test(issue.key);
 }
 
-function readFileConfig(file: string, env: Readonly<Record<string, string | undefined>>, dcs: ParsedDcsUrl | undefined): PgwardenConfig {
+/** Patroni's patch: mappings merge key by key, anything else replaces. */
+function mergeInto(target: Record<string, unknown>, patch: Readonly<Record<string, unknown>>): void {
+  for (const [key, value] of Object.entries(patch)) {
+    const current = target[key];
+    if (isRecord(current) && isRecord(value)) mergeInto(current, value);
+    else target[key] = isRecord(value) ? structuredClone(value) : value;
+  }
+}
+
+/** Applies the `PATRONI_*` variables over `document` as the agent does; true when any was set. */
+function applyEnvironment(document: Record<string, unknown>, env: Readonly<Record<string, string | undefined>>, source: string): boolean {
+  const environment = buildEnvironmentConfig(env);
+  const [first, ...rest] = environment.issues;
+  if (first) throw new CtlError(`invalid configuration ${source}: ${new ConfigError([first, ...rest]).message}`);
+  mergeInto(document, environment.config);
+  for (const { section, key, value } of environment.dcsAuth) {
+    const target = document[section];
+    if (isRecord(target)) target[key] = value;
+  }
+  return environment.envVars.length > 0;
+}
+
+interface LoadedConfig {
+  readonly config: Partial<PgwardenConfig>;
+  /** Where the DCS section came from, for messages. */
+  readonly dcsOrigin: string;
+}
+
+/**
+ * The configuration as patronictl builds it: the file (or, without one, nothing) with the `PATRONI_*` variables
+ * over it, or `PATRONI_CONFIGURATION` alone. A complete agent configuration is read exactly as the agent reads it;
+ * a partial one (scope and a store, say) gets placeholders for what only the agent needs.
+ */
+function readConfig(file: string | null, env: Readonly<Record<string, string | undefined>>, dcs: ParsedDcsUrl | undefined): LoadedConfig | null {
+  const inline = text(env[CONFIGURATION_ENV_VAR]);
+  const source = file ?? (inline !== undefined ? CONFIGURATION_ENV_VAR : 'the PATRONI_* environment variables');
+  const dcsOriginOf = (config: Partial<PgwardenConfig>, fromEnv: ReadonlySet<string>) => {
+    const kind = DCS_SECTIONS.find((section) => config[section] !== undefined);
+    if (kind === undefined) return 'nowhere: no DCS section is configured';
+    return fromEnv.has(kind) ? `PATRONI_${kind.toUpperCase()}_* variables` : `the ${kind} section of ${file ?? source}`;
+  };
+  const envSections = new Set(DCS_SECTIONS.filter((section) => inline === undefined && Object.keys(env).some((name) => name.startsWith(`PATRONI_${section.toUpperCase()}_`) && text(env[name]) !== undefined)));
   try {
-    return loadConfigWithWarnings({ file, env }).config;
+    const config = loadConfigWithWarnings(file === null ? { env } : { file, env }).config;
+    return { config, dcsOrigin: dcsOriginOf(config, envSections) };
   } catch (error) {
     if (!(error instanceof ConfigError) || !error.issues.every((issue) => isIgnorableIssue(issue))) {
-      throw new CtlError(`invalid configuration ${file}: ${(error as Error).message}`, { cause: error });
+      throw new CtlError(`invalid configuration ${source}: ${(error as Error).message}`, { cause: error });
     }
   }
-  if (statSync(file).isDirectory()) {
-    throw new CtlError(`invalid configuration ${file}: a directory must hold a complete agent configuration`);
+  let document: Record<string, unknown> = {};
+  let fromEnvironment = false;
+  if (file !== null) {
+    if (statSync(file).isDirectory()) {
+      throw new CtlError(`invalid configuration ${file}: a directory must hold a complete agent configuration`);
+    }
+    const raw: unknown = parseYaml(readFileSync(file, 'utf8'));
+    if (isRecord(raw)) document = raw;
+    fromEnvironment = applyEnvironment(document, env, source);
+  } else if (inline !== undefined) {
+    const raw: unknown = parseYaml(inline);
+    if (isRecord(raw)) document = raw;
+    fromEnvironment = true;
+  } else {
+    fromEnvironment = applyEnvironment(document, env, source);
   }
-  const raw: unknown = parseYaml(readFileSync(file, 'utf8'));
-  const document: Record<string, unknown> = isRecord(raw) ? raw : {};
-  fillMissing(document, PLACEHOLDERS);
+  // Nothing configured at all: the caller falls back to its defaults.
+  if (file === null && !fromEnvironment) return null;
+  const hasScope = document['scope'] !== undefined && document['scope'] !== null;
+  fillMissing(document, { ...PLACEHOLDERS, scope: 'pgwardenctl' });
   if (dcs) {
     for (const section of DCS_SECTIONS) Reflect.deleteProperty(document, section);
     document[dcs.kind] = dcs.section;
   } else if (!DCS_SECTIONS.some((section) => document[section] !== undefined)) {
+    // patronictl's fallback, only when neither the file nor the environment names a store.
     document['etcd'] = { host: 'localhost:2379' };
   }
   try {
-    return parseConfigWithWarnings(stringifyYaml(document), file, env).config;
+    const config: Partial<PgwardenConfig> = validateConfigWithWarnings(document, source).config;
+    if (!hasScope) delete config.scope;
+    return { config, dcsOrigin: dcsOriginOf(config, envSections) };
   } catch (error) {
-    throw new CtlError(`invalid configuration ${file}: ${(error as Error).message}`, { cause: error });
+    throw new CtlError(`invalid configuration ${source}: ${(error as Error).message}`, { cause: error });
   }
 }
 
@@ -177,12 +246,19 @@ export function loadCtlSettings(options: LoadCtlSettingsOptions): CtlSettings {
 
   let config: Partial<PgwardenConfig> = {};
   let source = 'defaults';
-  if (existsSync(file)) {
-    config = readFileConfig(file, env, dcsUrl);
-    source = file;
-  } else if (named !== undefined) {
+  let dcsOrigin = 'the default (etcd on localhost:2379; no configuration file, no PATRONI_* variables)';
+  const exists = existsSync(file);
+  if (!exists && named !== undefined) {
     throw new CtlError(`configuration file ${file} does not exist or cannot be read: check the -c/--config-file option`);
   }
+  // Like patronictl, the PATRONI_* variables count with or without a file.
+  const loaded = readConfig(exists ? file : null, env, dcsUrl);
+  if (loaded) {
+    config = loaded.config;
+    source = exists ? file : text(env[CONFIGURATION_ENV_VAR]) !== undefined ? CONFIGURATION_ENV_VAR : ENVIRONMENT_SOURCE;
+    dcsOrigin = loaded.dcsOrigin;
+  }
+  if (dcsUrl) dcsOrigin = options.dcsUrl !== undefined ? '-d/--dcs-url' : 'the DCS_URL variable';
 
   const dcs: CtlDcsSettings = dcsUrl
     ? { kind: dcsUrl.kind, section: dcsUrl.section }
@@ -210,5 +286,6 @@ export function loadCtlSettings(options: LoadCtlSettingsOptions): CtlSettings {
     },
     ...(typeof loopWait === 'number' ? { loopWait } : {}),
     source,
+    dcsOrigin,
   };
 }

@@ -6,6 +6,7 @@
  * every compare-and-set uses `cas=<ModifyIndex>`; the leader watch is a blocking query.
  */
 import { EventEmitter } from 'node:events';
+import { createRequire } from 'node:module';
 import Consul from 'consul';
 import {
   DcsUnreachableError,
@@ -148,9 +149,34 @@ function connection(options: ConsulDcsOptions): { host: string; port: number; se
 function roleTags(role: string): string[] {
   const tag = role.replace(/_/g, '-');
   // Patroni tags the primary with both names, so older service queries on `master` keep working.
-  if (tag === 'primary' || tag === 'master') return ['primary', 'master'];
-  return [tag];
+  return role === 'primary' ? [tag, 'master'] : [tag];
 }
+
+/** The roles Patroni registers in the catalogue; others (demoted, uninitialized, ...) are left as they are. */
+const REGISTERED_ROLES = new Set(['primary', 'replica', 'standby_leader']);
+
+/**
+ * The service name Patroni derives from the scope, usable in DNS: lower case, `.`, ` ` and `_` become `-`,
+ * any other character outside [a-z0-9-] becomes `u` and its code point in four digits, cut at 230
+ * characters (253 minus `replica.` and `.service.consul`).
+ */
+export function serviceNameFromScope(scope: string): string {
+  const name = scope.toLowerCase().replace(/[^a-z0-9-]/gu, (char) => ('. _'.includes(char) ? '-' : `u${String(char.codePointAt(0)).padStart(4, '0')}`));
+  return name.slice(0, 230);
+}
+
+/**
+ * The parts of `consul` 2.0's internals used to register a service with `EnableTagOverride`, which its
+ * `agent.service.register` drops (its body builder knows no such field). Same request otherwise.
+ */
+interface ConsulUtils {
+  normalizeKeys(options: Record<string, unknown>): Record<string, unknown>;
+  defaults(options: Record<string, unknown>, defaults: unknown): Record<string, unknown>;
+  createService(options: Record<string, unknown>): Record<string, unknown>;
+  options(request: Record<string, unknown>, options: Record<string, unknown>): void;
+  empty: unknown;
+}
+const consulUtils = createRequire(import.meta.url)('consul/lib/utils.js') as ConsulUtils;
 
 export function createConsulDcs(options: ConsulDcsOptions): Dcs {
   const ownsClient = options.client === undefined;
@@ -179,12 +205,13 @@ export function createConsulDcs(options: ConsulDcsOptions): Dcs {
   const consistency: Pick<RequestOptions, 'consistent' | 'stale'> =
     options.consistency === 'consistent' ? { consistent: true } : options.consistency === 'stale' ? { stale: true } : {};
   const serviceId = `${scope}/${name}`;
+  const serviceName = serviceNameFromScope(scope);
 
   let ttl = options.ttl;
   let retryTimeoutMs = options.retryTimeout * 1_000;
   let session: { readonly id: string; readonly ttl: number } | null = null;
   let refreshing: Promise<string> | null = null;
-  /** What the service was last registered with (JSON), or null when not registered. */
+  /** What the service was last registered with (JSON), `deregistered`, or null when this process has not touched it. */
   let registered: string | null = null;
   let closed = false;
   /** Aborted by close(): every request and watch in progress ends. */
@@ -285,9 +312,21 @@ export function createConsulDcs(options: ConsulDcsOptions): Dcs {
     renew(options: Record<string, unknown>): Promise<[unknown, unknown]>;
   };
   const services = client.agent.service as unknown as {
-    register(options: Record<string, unknown>): Promise<unknown>;
     deregister(options: Record<string, unknown>): Promise<unknown>;
   };
+  /** PUT /v1/agent/service/register as `agent.service.register` sends it, plus `EnableTagOverride`. */
+  function registerService(registration: Record<string, unknown>): Promise<unknown> {
+    const internals = client as unknown as { _defaults?: unknown; _put(request: Record<string, unknown>, next: unknown): Promise<unknown> };
+    const normalized = consulUtils.defaults(consulUtils.normalizeKeys(registration), internals._defaults);
+    const request: Record<string, unknown> = {
+      name: 'agent.service.register',
+      path: '/agent/service/register',
+      type: 'json',
+      body: { ...consulUtils.createService(normalized), EnableTagOverride: registration['enabletagoverride'] === true },
+    };
+    consulUtils.options(request, normalized);
+    return internals._put(request, consulUtils.empty);
+  }
 
   async function getKey(
     key: string,
@@ -394,10 +433,19 @@ export function createConsulDcs(options: ConsulDcsOptions): Dcs {
     const state = typeof data.state === 'string' ? data.state : 'unknown';
     try {
       if (state === 'stopped') {
-        if (registered !== null) {
-          await call('deregisterService', (context) => services.deregister({ id: serviceId, ...requestOptions(context) }));
-          registered = null;
+        // Also after a restart of this agent, when the registration is an earlier process's.
+        if (registered !== 'deregistered') {
+          // Once: an unknown service (404, nothing registered) is as good as deregistered.
+          await call('deregisterService', (context) => services.deregister({ id: serviceId, ...requestOptions(context) })).catch((error: unknown) => {
+            const cause = (error as { cause?: unknown }).cause ?? error;
+            if ((cause as ClientError).statusCode !== 404) throw error;
+          });
+          registered = 'deregistered';
         }
+        return;
+      }
+      if (!REGISTERED_ROLES.has(role)) {
+        logger.log('warn', 'not registering the service: a role Patroni does not register', { role });
         return;
       }
       if (state !== 'running') return;
@@ -407,22 +455,24 @@ export function createConsulDcs(options: ConsulDcsOptions): Dcs {
       const check: Record<string, unknown> = {
         http: `${apiUrl.origin}/${role.replace(/_/g, '-')}`,
         interval: options.serviceCheckInterval ?? '5s',
-        deregistercriticalserviceafter: `${ttl * 10}s`,
+        // Patroni: ten times its Consul session ttl, which is half the ttl.
+        deregistercriticalserviceafter: `${ttl * 5}s`,
         ...(options.serviceCheckTlsServerName !== undefined ? { tlsservername: options.serviceCheckTlsServerName } : {}),
       };
       const registration = {
-        name: scope,
+        name: serviceName,
         id: serviceId,
         address: connUrl.hostname,
         port: connUrl.port ? Number(connUrl.port) : 5432,
         tags,
         check,
+        enabletagoverride: true,
       };
       const fingerprint = JSON.stringify(registration);
       if (fingerprint === registered) return;
-      await call('registerService', (context) => services.register({ ...registration, ...requestOptions(context) }));
+      await call('registerService', (context) => registerService({ ...registration, ...requestOptions(context) }));
       registered = fingerprint;
-      logger.log('info', 'registered the service', { service: scope, id: serviceId, tags });
+      logger.log('info', 'registered the service', { service: serviceName, id: serviceId, tags });
     } catch (error) {
       logger.log('warn', 'could not update the Consul service registration', { error: describe(error) });
     }
@@ -616,7 +666,7 @@ export function createConsulDcs(options: ConsulDcsOptions): Dcs {
 
     async close() {
       if (closed) return;
-      if (registered !== null) {
+      if (registered !== null && registered !== 'deregistered') {
         // Best effort: a member that stops leaves the service catalogue.
         await call('deregisterService', (context) => services.deregister({ id: serviceId, ...requestOptions(context) })).catch(
           (error: unknown) => logger.log('warn', 'could not deregister the service', { error: describe(error) }),

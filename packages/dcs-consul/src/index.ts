@@ -1,2 +1,2 @@
 export type { ConsulConsistency, ConsulDcsOptions } from './consul-dcs.js';
-export { createConsulDcs } from './consul-dcs.js';
+export { createConsulDcs, serviceNameFromScope } from './consul-dcs.js';

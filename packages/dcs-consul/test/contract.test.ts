@@ -4,7 +4,7 @@ import type { DcsIdentity } from '@pgwarden/core';
 import { describeDcsContract, freePort } from '@pgwarden/testkit';
 import { startConsulEmulator } from '@pgwarden/testkit/consul';
 import type { ConsulEmulator } from '@pgwarden/testkit/consul';
-import { createConsulDcs } from '../src/index.js';
+import { createConsulDcs, serviceNameFromScope } from '../src/index.js';
 
 /** Consul keys carry no leading slash. */
 const consulKey = (identity: DcsIdentity, key: string): string => (clusterPrefix(identity) + key).replace(/^\/+/, '');
@@ -185,7 +185,7 @@ describe('Consul key layout and sessions', () => {
     await expect(bad.loadCluster()).rejects.toMatchObject({ code: 'DCS_PROTOCOL', message: expect.stringMatching(/^\[dcs-consul\] loadCluster: HTTP 403/) as unknown });
   });
 
-  it('registers the service <scope> with role tags and an HTTP check, and deregisters it on stop', async () => {
+  it("registers the service as Patroni does: its name, role tags, HTTP check, 5 x ttl deregistration, tag override", async () => {
     await using alpha = createConsulDcs({
       ...identity('alpha', 'svc'),
       host: emulator.endpoint,
@@ -196,16 +196,81 @@ describe('Consul key layout and sessions', () => {
     const data = { conn_url: 'postgres://127.0.0.2:5433/postgres', api_url: 'http://127.0.0.2:8009/patroni', state: 'running', role: 'replica', version: '4.1.4' };
     expect(await alpha.touchMember(data)).toBe(true);
     const service = () => emulator.state.listServices().find((candidate) => candidate.id === 'svc/alpha');
-    expect(service()).toMatchObject({ name: 'svc', tags: ['pg', 'replica'], address: '127.0.0.2', port: 5433 });
-    expect(service()?.checks).toEqual([{ HTTP: 'http://127.0.0.2:8009/replica', Interval: '2s', DeregisterCriticalServiceAfter: '100s' }]);
-    const listed = (await http(emulator, 'GET', '/v1/agent/services')).json as Record<string, { Service: string; Tags: string[] }>;
-    expect(listed['svc/alpha']).toMatchObject({ Service: 'svc', Tags: ['pg', 'replica'] });
+    expect(service()).toMatchObject({ name: 'svc', tags: ['pg', 'replica'], address: '127.0.0.2', port: 5433, enableTagOverride: true });
+    // Patroni: deregister after 10 x its session ttl, which is ttl / 2: 5 x ttl = 50 s for ttl 10.
+    expect(service()?.checks).toEqual([{ HTTP: 'http://127.0.0.2:8009/replica', Interval: '2s', DeregisterCriticalServiceAfter: '50s' }]);
+    const listed = (await http(emulator, 'GET', '/v1/agent/services')).json as Record<string, { Service: string; Tags: string[]; EnableTagOverride: boolean }>;
+    expect(listed['svc/alpha']).toMatchObject({ Service: 'svc', Tags: ['pg', 'replica'], EnableTagOverride: true });
 
     expect(await alpha.touchMember({ ...data, role: 'primary' })).toBe(true);
     expect(service()?.tags).toEqual(['pg', 'primary', 'master']);
     expect(service()?.checks[0]).toMatchObject({ HTTP: 'http://127.0.0.2:8009/primary' });
+    expect(await alpha.touchMember({ ...data, role: 'standby_leader' })).toBe(true);
+    expect(service()?.tags).toEqual(['pg', 'standby-leader']);
+    expect(service()?.checks[0]).toMatchObject({ HTTP: 'http://127.0.0.2:8009/standby-leader' });
+    // Roles Patroni does not register leave the registration as it was.
+    expect(await alpha.touchMember({ ...data, role: 'demoted' })).toBe(true);
+    expect(await alpha.touchMember({ ...data, role: 'uninitialized' })).toBe(true);
+    expect(service()?.tags).toEqual(['pg', 'standby-leader']);
+    // Not running: not registered anew; stopped: deregistered.
+    expect(await alpha.touchMember({ ...data, role: 'replica', state: 'starting' })).toBe(true);
+    expect(service()?.tags).toEqual(['pg', 'standby-leader']);
+    expect(await alpha.touchMember({ ...data, role: 'replica', state: 'stopped' })).toBe(true);
+    expect(service()).toBeUndefined();
+    expect(await alpha.touchMember(data)).toBe(true);
+    expect(service()?.tags).toEqual(['pg', 'replica']);
     await alpha.close();
     expect(service()).toBeUndefined();
+  });
+
+  it("names the service from the scope as Patroni's service_name_from_scope_name", async () => {
+    expect(serviceNameFromScope('Batman')).toBe('batman');
+    expect(serviceNameFromScope('my.cluster_name x')).toBe('my-cluster-name-x');
+    expect(serviceNameFromScope('a+b/c')).toBe('au0043bu0047c');
+    expect(serviceNameFromScope('ü')).toBe('u0252');
+    expect(serviceNameFromScope('x'.repeat(300))).toHaveLength(230);
+    await using alpha = createConsulDcs({ ...identity('alpha', 'Pg_Main.1'), host: emulator.endpoint, registerService: true });
+    const data = { conn_url: 'postgres://127.0.0.2:5433/postgres', api_url: 'http://127.0.0.2:8009/patroni', state: 'running', role: 'replica', version: '4.1.4' };
+    expect(await alpha.touchMember(data)).toBe(true);
+    expect(emulator.state.listServices().find((candidate) => candidate.id === 'Pg_Main.1/alpha')?.name).toBe('pg-main-1');
+  });
+
+  it('sends the consistency mode with every KV read and dc with every request', async () => {
+    const kvReads = (from: number) => emulator.requests.slice(from).filter((request) => request.method === 'GET' && request.path.startsWith('/v1/kv/'));
+    const exercise = async (dcs: ReturnType<typeof createConsulDcs>): Promise<void> => {
+      expect(await dcs.touchMember({ conn_url: 'postgres://127.0.0.1:5432/postgres', api_url: 'http://127.0.0.1:8008/patroni', state: 'running', role: 'replica' })).toBe(true);
+      expect(await dcs.setConfig({ ttl: 10 }, null)).toBe(true);
+      expect(await dcs.acquireLeader()).toBe(true);
+      const view = await dcs.loadCluster();
+      expect(view.config?.data).toEqual({ ttl: 10 });
+      expect(await dcs.watchLeader(view.leader?.version ?? null, 300)).toBe(false);
+    };
+    for (const [mode, expected] of [
+      ['consistent', { consistent: '1' }],
+      ['stale', { stale: '1' }],
+    ] as const) {
+      const before = emulator.requests.length;
+      await using dcs = createConsulDcs({ ...identity('alpha', `consistency-${mode}`), host: emulator.endpoint, consistency: mode, dc: 'dc1' });
+      await exercise(dcs);
+      const reads = kvReads(before);
+      expect(reads.length).toBeGreaterThanOrEqual(3);
+      for (const read of reads) {
+        expect(read.query, `${read.path} in ${mode} mode`).toMatchObject(expected);
+        expect(read.query).not.toHaveProperty(mode === 'consistent' ? 'stale' : 'consistent');
+      }
+      // dc goes with every request (KV, sessions), so a member can use another datacenter's servers.
+      const requests = emulator.requests.slice(before).filter((request) => !request.path.startsWith('/v1/agent/'));
+      expect(requests.length).toBeGreaterThan(reads.length);
+      for (const request of requests) expect(request.query, `${request.method} ${request.path}`).toMatchObject({ dc: 'dc1' });
+    }
+    const before = emulator.requests.length;
+    await using plain = createConsulDcs({ ...identity('alpha', 'consistency-default'), host: emulator.endpoint });
+    await exercise(plain);
+    for (const request of emulator.requests.slice(before)) {
+      expect(request.query).not.toHaveProperty('consistent');
+      expect(request.query).not.toHaveProperty('stale');
+      expect(request.query).not.toHaveProperty('dc');
+    }
   });
 
   it('reports an outage as DcsUnreachableError within retryTimeout, then recovers', async () => {

@@ -32,6 +32,12 @@ export interface ApiAnswer {
 /** A request that got no HTTP answer (refused, reset, timed out): retriable. */
 export class TransportError extends Error {}
 
+/**
+ * A watch asked for a `resourceVersion` older than the server still keeps (410 Gone / Expired): resuming
+ * is impossible, the client must list again.
+ */
+export class WatchExpiredError extends TransportError {}
+
 export interface WatchEvent {
   readonly type: string;
   readonly object: KubeObject;
@@ -109,7 +115,8 @@ export function createApiClient(connection: { readonly apiUrl: string } | { read
       const response = await send(options, undefined, 2 ** 31 - 1, signal);
       if (response.statusCode !== 200) {
         response.resume();
-        throw new TransportError(`watch answered ${response.statusCode ?? 0}`);
+        const Failure = response.statusCode === 410 ? WatchExpiredError : TransportError;
+        throw new Failure(`watch answered ${response.statusCode ?? 0}`);
       }
       let pending = '';
       try {
@@ -121,7 +128,11 @@ export function createApiClient(connection: { readonly apiUrl: string } | { read
             pending = pending.slice(newline + 1);
             if (line === '') continue;
             const event = JSON.parse(line) as WatchEvent;
-            if (event.type === 'ERROR') throw new TransportError(`watch error: ${JSON.stringify(event.object)}`);
+            if (event.type === 'ERROR') {
+              const code = (event.object as { code?: unknown }).code;
+              const Failure = code === 410 ? WatchExpiredError : TransportError;
+              throw new Failure(`watch error: ${JSON.stringify(event.object)}`);
+            }
             if (onEvent(event)) {
               response.destroy();
               return;

@@ -23,6 +23,7 @@ import {
 import type { Cluster, Dcs, DcsIdentity, Logger, RawCluster, RawMember, RawValue, ValueVersion } from '@pgwarden/core';
 import { TransportError, createApiClient } from './api-client.js';
 import type { ApiClient, KubeObject } from './api-client.js';
+import { createObjectCache } from './object-cache.js';
 
 const COMPONENT = 'dcs-k8s';
 const MERGE_PATCH = 'application/merge-patch+json';
@@ -49,7 +50,7 @@ export interface KubernetesDcsOptions extends DcsIdentity {
   readonly leaderLabelValue?: string;
   /** Default `replica`. */
   readonly followerLabelValue?: string;
-  /** Default: `leaderLabelValue`. */
+  /** The role label of a standby cluster's leader; default `primary`. */
   readonly standbyLeaderLabelValue?: string;
   /** Keep the leader in Endpoints `<scope>` (with the leader's address), not in ConfigMap `<scope>-leader`. */
   readonly useEndpoints?: boolean;
@@ -65,6 +66,8 @@ export interface KubernetesDcsOptions extends DcsIdentity {
   readonly kubeConfig?: KubeConfig;
   /** A kubeconfig context to use instead of the current one. */
   readonly context?: string;
+  /** `timeoutSeconds` of one Pod watch stream before it is resumed; default 60 (tests use less). */
+  readonly podWatchSeconds?: number;
   readonly logger?: Logger;
 }
 
@@ -113,7 +116,8 @@ export function createKubernetesDcs(options: KubernetesDcsOptions): Dcs {
   const roleLabel = options.roleLabel ?? 'role';
   const leaderLabelValue = options.leaderLabelValue ?? 'primary';
   const followerLabelValue = options.followerLabelValue ?? 'replica';
-  const standbyLeaderLabelValue = options.standbyLeaderLabelValue ?? leaderLabelValue;
+  // Patroni's default is `primary` whatever leader_label_value says.
+  const standbyLeaderLabelValue = options.standbyLeaderLabelValue ?? 'primary';
   const useEndpoints = options.useEndpoints ?? false;
   const kind: Kind = useEndpoints ? 'endpoints' : 'configmaps';
   if (useEndpoints && !options.podIp) {
@@ -140,6 +144,17 @@ export function createKubernetesDcs(options: KubernetesDcsOptions): Dcs {
   let closed = false;
   let configServiceCreated = false;
   const lifetime = new AbortController();
+  /** The member Pods, listed once and then watched: loadCluster reads them from here. */
+  const pods = createObjectCache({
+    api,
+    collectionPath: collection('pods'),
+    labelSelector: selector,
+    logger,
+    listTimeoutMs: () => retryTimeoutMs,
+    ...(options.podWatchSeconds !== undefined ? { watchSeconds: options.podWatchSeconds } : {}),
+  });
+  /** The leader object as last read or written by this client: tells touchMember whether we hold the lock. */
+  let lastLeaderObject: KubeObject | undefined;
 
   /**
    * When this client last saw the leader object change (by resourceVersion), on a monotonic clock. The lock
@@ -149,6 +164,7 @@ export function createKubernetesDcs(options: KubernetesDcsOptions): Dcs {
   const now = (): number => performance.now();
 
   function observe(object: KubeObject | undefined): void {
+    lastLeaderObject = object;
     const version = object?.metadata.resourceVersion;
     if (version === undefined) observed = null;
     else if (observed?.resourceVersion !== version) observed = { resourceVersion: version, at: now() };
@@ -189,13 +205,13 @@ export function createKubernetesDcs(options: KubernetesDcsOptions): Dcs {
    * Runs one operation within retry_timeout: no answer, 429 and 5xx are retried with a short backoff; what
    * is left at the deadline is `DcsUnreachableError`.
    */
-  async function call<T>(operation: string, run: (deadline: number) => Promise<T>, signal?: AbortSignal): Promise<T> {
+  async function call<T>(operation: string, run: (deadline: number, attempt: number) => Promise<T>, signal?: AbortSignal): Promise<T> {
     if (closed) throw closedError(operation);
     const deadline = Date.now() + retryTimeoutMs;
     for (let attempt = 0; ; attempt++) {
       if (signal?.aborted) throw new PgwardenError(COMPONENT, 'DCS_ABORTED', `${operation} aborted`);
       try {
-        return await run(deadline);
+        return await run(deadline, attempt);
       } catch (error) {
         if (closed) throw closedError(operation);
         if (signal?.aborted) throw new PgwardenError(COMPONENT, 'DCS_ABORTED', `${operation} aborted`);
@@ -302,11 +318,24 @@ export function createKubernetesDcs(options: KubernetesDcsOptions): Dcs {
     expected: ValueVersion | null | undefined,
     hasValue: (object: KubeObject) => boolean,
   ): Promise<KubeObject | false> {
-    return call(operation, async (deadline) => {
+    /**
+     * After an attempt whose answer never came, a 409 (or a value already there) may be our own write that
+     * was applied: read the object and take it as ours when its annotations are exactly what we wrote and it
+     * moved past `expected`, the check Patroni makes after a retried leader update.
+     */
+    const ownEarlierWrite = async (deadline: number): Promise<KubeObject | false> => {
+      const current = await get(operation, kind, objectName, deadline);
+      if (!current || (typeof expected === 'string' && current.metadata.resourceVersion === expected)) return false;
+      const there = annotationsOf(current);
+      const same = Object.entries(annotations).every(([key, value]) => (value === null ? there[key] === undefined : there[key] === value));
+      return same ? current : false;
+    };
+    return call(operation, async (deadline, attempt) => {
       if (expected === undefined) return upsert(operation, objectName, annotations, deadline);
       if (expected !== null) {
         const patched = await patch(operation, kind, objectName, { annotations }, expected, deadline);
-        return typeof patched === 'object' ? patched : false;
+        if (typeof patched === 'object') return patched;
+        return patched === 'conflict' && attempt > 0 ? ownEarlierWrite(deadline) : false;
       }
       for (;;) {
         const current = await get(operation, kind, objectName, deadline);
@@ -315,7 +344,7 @@ export function createKubernetesDcs(options: KubernetesDcsOptions): Dcs {
           if (created !== 'exists') return created;
           continue;
         }
-        if (hasValue(current)) return false;
+        if (hasValue(current)) return attempt > 0 ? ownEarlierWrite(deadline) : false;
         const patched = await patch(operation, kind, objectName, { annotations }, current.metadata.resourceVersion, deadline);
         if (typeof patched === 'object') return patched;
         // Another annotation of the object changed meanwhile: look again.
@@ -369,6 +398,7 @@ export function createKubernetesDcs(options: KubernetesDcsOptions): Dcs {
   function toRaw(objects: readonly KubeObject[], pods: readonly KubeObject[]): RawCluster {
     const byName = new Map(objects.map((object) => [object.metadata.name, object] as const));
     const leaderObject = byName.get(names.leader);
+    lastLeaderObject = leaderObject;
     const configObject = byName.get(names.config);
     const failoverObject = byName.get(names.failover);
     const syncObject = byName.get(names.sync);
@@ -420,6 +450,21 @@ export function createKubernetesDcs(options: KubernetesDcsOptions): Dcs {
     if (answer && (answer.status === 201 || answer.status === 409)) configServiceCreated = true;
   }
 
+  /**
+   * The role label Patroni 4 puts on a member's Pod: the lock holder gets the leader (or standby leader)
+   * value whatever its data says; another running member its role, `replica` mapped to the follower value;
+   * anything else no label.
+   */
+  function roleLabelValue(data: { role?: unknown; state?: unknown }): string | null {
+    if (annotationsOf(lastLeaderObject)['leader'] === name) {
+      return data.role === 'standby_leader' ? standbyLeaderLabelValue : leaderLabelValue;
+    }
+    if (data.state === 'running' && typeof data.role === 'string' && data.role !== 'primary' && data.role !== 'master') {
+      return data.role === 'replica' ? followerLabelValue : data.role;
+    }
+    return null;
+  }
+
   function abortableWait(ms: number, signal: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
       const timer = setTimeout(done, Math.max(0, ms));
@@ -439,12 +484,16 @@ export function createKubernetesDcs(options: KubernetesDcsOptions): Dcs {
     async loadCluster(loadOptions): Promise<Cluster> {
       const signal = loadOptions?.signal;
       if (signal?.aborted) throw new PgwardenError(COMPONENT, 'DCS_ABORTED', 'loadCluster aborted');
-      const [objects, pods] = await call(
-        'loadCluster',
-        (deadline) => Promise.all([list('loadCluster', kind, deadline, signal), list('loadCluster', 'pods', deadline, signal)]),
-        signal,
-      );
-      return buildCluster(toRaw(objects, pods), options.onMalformed);
+      pods.start();
+      const objects = await call('loadCluster', (deadline) => list('loadCluster', kind, deadline, signal), signal);
+      // The Pods come from the watched cache; wait for its first list as long as one call may take.
+      if (!(await pods.whenReady(Date.now() + retryTimeoutMs, signal))) {
+        if (closed) throw closedError('loadCluster');
+        if (signal?.aborted) throw new PgwardenError(COMPONENT, 'DCS_ABORTED', 'loadCluster aborted');
+        const cause = pods.lastError;
+        throw new DcsUnreachableError(COMPONENT, `loadCluster: the Pods could not be listed${cause ? `: ${cause.message}` : ''}`, { cause });
+      }
+      return buildCluster(toRaw(objects, pods.snapshot()), options.onMalformed);
     },
 
     acquireLeader() {
@@ -519,7 +568,8 @@ export function createKubernetesDcs(options: KubernetesDcsOptions): Dcs {
             'releaseLeader',
             kind,
             names.leader,
-            { annotations: { leader: '' }, extra: leaderExtra(false) },
+            // The annotation goes away (null in a merge patch), as Patroni releases it.
+            { annotations: { leader: null }, extra: leaderExtra(false) },
             current.metadata.resourceVersion,
             deadline,
           );
@@ -534,28 +584,20 @@ export function createKubernetesDcs(options: KubernetesDcsOptions): Dcs {
     },
 
     touchMember(data) {
-      const role = data.role;
-      const label =
-        role === 'primary' || role === 'master'
-          ? leaderLabelValue
-          : role === 'standby_leader'
-            ? standbyLeaderLabelValue
-            : role === 'replica'
-              ? followerLabelValue
-              : null;
+      const label = roleLabelValue(data);
+      const status = encodeMember(data);
+      // Nothing changed since the watched Pod was last seen: no write, as Patroni skips it too.
+      const cached = pods.ready ? pods.snapshot().find((pod) => pod.metadata.name === podName) : undefined;
+      if (cached && annotationsOf(cached)['status'] === status && (cached.metadata.labels?.[roleLabel] ?? null) === label) {
+        return Promise.resolve(true);
+      }
       return call('touchMember', async (deadline) => {
-        const written = await patch(
-          'touchMember',
-          'pods',
-          podName,
-          { annotations: { status: encodeMember(data) }, labels: { [roleLabel]: label } },
-          undefined,
-          deadline,
-        );
+        const written = await patch('touchMember', 'pods', podName, { annotations: { status }, labels: { [roleLabel]: label } }, undefined, deadline);
         if (written === 'absent') {
           logger.log('warn', 'this member has no Pod: its data cannot be written', { pod: podName, namespace: k8sNamespace });
           return false;
         }
+        if (typeof written === 'object') pods.offer(written);
         return typeof written === 'object';
       });
     },
@@ -564,6 +606,7 @@ export function createKubernetesDcs(options: KubernetesDcsOptions): Dcs {
       return call('deleteMember', async (deadline) => {
         // The Pod is not ours to delete: the member disappears with its `status` annotation.
         const written = await patch('deleteMember', 'pods', member ?? podName, { annotations: { status: null } }, undefined, deadline);
+        if (typeof written === 'object') pods.offer(written);
         return written !== 'conflict';
       });
     },
@@ -724,22 +767,20 @@ export function createKubernetesDcs(options: KubernetesDcsOptions): Dcs {
 
     deleteCluster() {
       return call('deleteCluster', async (deadline) => {
-        for (const objectName of Object.values(names)) {
-          const answer = await send('deleteCluster', 'DELETE', objectPath(kind, objectName), deadline);
-          if (answer.status !== 200 && answer.status !== 202 && answer.status !== 404) {
-            throw protocolError('deleteCluster', answer.status, answer.body);
-          }
-        }
-        if (useEndpoints) {
-          await send('deleteCluster', 'DELETE', objectPath('services', names.config), deadline);
-          configServiceCreated = false;
-        }
-        // The Pods stay; they stop being members when their status is removed.
+        // As Patroni: one deletecollection of this cluster's ConfigMaps/Endpoints by label. The headless
+        // config Service stays (Patroni leaves it too); it only keeps `<scope>-config` from being cleaned up.
+        const path = `${collection(kind)}?labelSelector=${encodeURIComponent(selector)}`;
+        const answer = await send('deleteCluster', 'DELETE', path, deadline);
+        if (answer.status !== 200 && answer.status !== 202) throw protocolError('deleteCluster', answer.status, answer.body);
+        // The Pods stay; they stop being members when their status is removed (Patroni leaves them as
+        // they are; pgwarden's contract says a removed cluster has no members).
         for (const pod of await list('deleteCluster', 'pods', deadline)) {
           if (annotationsOf(pod)['status'] === undefined) continue;
-          await patch('deleteCluster', 'pods', pod.metadata.name, { annotations: { status: null } }, undefined, deadline);
+          const written = await patch('deleteCluster', 'pods', pod.metadata.name, { annotations: { status: null } }, undefined, deadline);
+          if (typeof written === 'object') pods.offer(written);
         }
         observed = null;
+        lastLeaderObject = undefined;
         return true;
       });
     },
@@ -747,6 +788,7 @@ export function createKubernetesDcs(options: KubernetesDcsOptions): Dcs {
     async close() {
       if (closed) return;
       closed = true;
+      pods.close();
       lifetime.abort();
     },
 

@@ -66,10 +66,16 @@ const CONNECTION_CLOSED = -2;
 interface ConnectionInternals {
   state?: number;
   socket?: { destroy(): void } | undefined;
+  sessionTimeout?: number;
+  pingTimeout?: number;
   setState?(state: number): void;
+  updateTimeout?(sessionTimeout: number): void;
   onSocketConnected?: () => void;
-  onSocketData?: () => void;
+  onSocketData?: (buffer: Buffer) => void;
 }
+
+/** loop_wait assumed when the caller gives none: Patroni's default. */
+const DEFAULT_LOOP_WAIT_SECONDS = 10;
 
 function connectionOf(client: Client): ConnectionInternals | undefined {
   return (client as unknown as { connectionManager?: ConnectionInternals }).connectionManager;
@@ -89,6 +95,8 @@ interface Session {
   leaderWatchArmed: boolean;
   leaderEvents: number;
   expiry: NodeJS.Timeout | undefined;
+  /** Checks that the connection hears from the server (see `watchLiveness`). */
+  liveness: NodeJS.Timeout | undefined;
   /** Removes this plugin's listener from the client. */
   readonly detach: () => void;
 }
@@ -140,6 +148,7 @@ export function createZooKeeperDcs(options: ZooKeeperDcsOptions): Dcs {
 
   let ttl = options.ttl;
   let retryTimeoutMs = options.retryTimeout * 1_000;
+  let loopWait = options.loopWait ?? DEFAULT_LOOP_WAIT_SECONDS;
   let closed = false;
   /** Aborted by close(): every watch in progress ends. */
   const lifetime = new AbortController();
@@ -178,6 +187,7 @@ export function createZooKeeperDcs(options: ZooKeeperDcsOptions): Dcs {
       leaderWatchArmed: false,
       leaderEvents: 0,
       expiry: undefined,
+      liveness: undefined,
       detach: () => client.off('state', onState),
     };
     function onState(state: InstanceType<typeof State>): void {
@@ -207,6 +217,7 @@ export function createZooKeeperDcs(options: ZooKeeperDcsOptions): Dcs {
     session.lost = true;
     session.leaderWatchArmed = false;
     clearTimeout(session.expiry);
+    clearInterval(session.liveness);
     sessions.delete(session);
     if (current === session && session.ours) current = null;
     session.events.emit('lost');
@@ -263,6 +274,7 @@ export function createZooKeeperDcs(options: ZooKeeperDcsOptions): Dcs {
     const client = createClient(hosts.join(','), { sessionTimeout: timeoutMs, spinDelay: SPIN_DELAY_MS, retries: 0 });
     const session = track(client, true, timeoutMs);
     sessions.add(session);
+    watchLiveness(session);
     void session.ready.then(() => {
       const granted = client.getSessionTimeout();
       logger.log(granted === timeoutMs ? 'debug' : 'warn', 'zookeeper session established', {
@@ -273,6 +285,58 @@ export function createZooKeeperDcs(options: ZooKeeperDcsOptions): Dcs {
     });
     client.connect();
     return session;
+  }
+
+  /**
+   * How long a connection may hear nothing from its server: max(loop_wait - 2, 2) s, Patroni's read timeout,
+   * so that a dead or frozen server is left within one HA loop and the session moves to another server.
+   */
+  function readTimeoutMs(): number {
+    return Math.max(loopWait - 2, 2) * 1_000;
+  }
+
+  /**
+   * node-zookeeper-client pings only every third of the session timeout and never gives up on a silent
+   * connection: make it ping every half read timeout, and drop the connection (the library then reconnects,
+   * keeping the session) when nothing arrived for a whole read timeout.
+   */
+  function watchLiveness(session: Session): void {
+    const connection = connectionOf(session.client);
+    if (!connection?.updateTimeout || !connection.onSocketData) {
+      logger.log('warn', 'cannot watch zookeeper connection liveness: unexpected node-zookeeper-client internals');
+      return;
+    }
+    let heard = performance.now();
+    const updateTimeout = connection.updateTimeout.bind(connection);
+    connection.updateTimeout = (sessionTimeout: number): void => {
+      updateTimeout(sessionTimeout);
+      connection.pingTimeout = Math.min(connection.pingTimeout ?? Infinity, Math.floor(readTimeoutMs() / 2));
+    };
+    const onSocketData = connection.onSocketData.bind(connection);
+    connection.onSocketData = (buffer: Buffer): void => {
+      heard = performance.now();
+      onSocketData(buffer);
+    };
+    const onSocketConnected = connection.onSocketConnected?.bind(connection);
+    connection.onSocketConnected = (): void => {
+      heard = performance.now();
+      onSocketConnected?.();
+    };
+    session.liveness = setInterval(() => {
+      if (connection.state !== CONNECTION_CONNECTED) return;
+      // A later loop_wait applies to the next ping.
+      connection.pingTimeout = Math.min(Math.floor((connection.sessionTimeout ?? Infinity) / 3), Math.floor(readTimeoutMs() / 2));
+      const silentMs = performance.now() - heard;
+      if (silentMs <= readTimeoutMs()) return;
+      logger.log('warn', 'zookeeper server silent past the read timeout, dropping the connection', {
+        session: sessionHex(session),
+        silentMs: Math.round(silentMs),
+        readTimeoutMs: readTimeoutMs(),
+      });
+      heard = performance.now();
+      connection.socket?.destroy();
+    }, 250);
+    session.liveness.unref();
   }
 
   /** The session to use now: a new one when the last was lost or the ttl changed. */
@@ -767,6 +831,7 @@ export function createZooKeeperDcs(options: ZooKeeperDcsOptions): Dcs {
     setTiming(timing) {
       ttl = timing.ttl;
       retryTimeoutMs = timing.retryTimeout * 1_000;
+      if (timing.loopWait !== undefined) loopWait = timing.loopWait;
     },
 
     deleteCluster() {

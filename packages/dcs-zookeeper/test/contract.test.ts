@@ -247,6 +247,42 @@ describe('ZooKeeper znode layout and sessions', () => {
     expect((await raw.get('/service/outage/leader'))?.stat.ephemeralOwner.equals(owner ?? Buffer.alloc(8))).toBe(true);
   });
 
+  it('drops a connection whose server went silent for max(loop_wait - 2, 2) s, and keeps the session after', async () => {
+    const silences: Array<Record<string, unknown>> = [];
+    const logger = {
+      log(_level: string, message: string, fields?: Record<string, unknown>) {
+        if (message.includes('silent past the read timeout')) silences.push(fields ?? {});
+      },
+    };
+    await using alpha = createZooKeeperDcs({ ...identity('alpha', 'silent'), loopWait: 3, retryTimeout: 1, hosts: [zookeeper.endpoint], logger });
+    expect(await alpha.acquireLeader()).toBe(true);
+    const owner = (await raw.get('/service/silent/leader'))?.stat.ephemeralOwner;
+    /** Freezes the server with no request of alpha's in flight, until alpha gives up on the connection. */
+    const freezeUntilDropped = async (): Promise<Record<string, unknown>> => {
+      const before = silences.length;
+      zookeeper.pause();
+      try {
+        // No request is made: only the liveness check can notice the silence.
+        for (let waited = 0; silences.length === before && waited < 20_000; waited += 100) {
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+        expect(silences.length, 'the silent connection was dropped').toBe(before + 1);
+        await expect(alpha.renewLeader()).rejects.toMatchObject({ code: 'DCS_UNREACHABLE' });
+      } finally {
+        zookeeper.resume();
+      }
+      return silences[before] ?? {};
+    };
+    expect((await freezeUntilDropped())['readTimeoutMs']).toBe(2_000);
+    expect(await alpha.renewLeader()).toBe(true);
+
+    // A new loop_wait from the dynamic configuration applies to the same connection.
+    alpha.setTiming({ ttl: 10, retryTimeout: 1, loopWait: 6 });
+    expect((await freezeUntilDropped())['readTimeoutMs']).toBe(4_000);
+    expect(await alpha.renewLeader()).toBe(true);
+    expect((await raw.get('/service/silent/leader'))?.stat.ephemeralOwner.equals(owner ?? Buffer.alloc(8)), 'the same session').toBe(true);
+  });
+
   it('refuses to start without hosts or client', () => {
     expect(() => createZooKeeperDcs(identity('alpha', 'none'))).toThrow(/^\[dcs-zookeeper\] /);
   });

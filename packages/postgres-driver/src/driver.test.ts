@@ -128,6 +128,23 @@ describe('cloneFrom', () => {
     });
   });
 
+  it('asks a multi-host upstream (a standby cluster behind several hosts) for the primary, with a passfile line per host', async () => {
+    const { runner } = scriptedRunner({
+      pg_basebackup: async () => {
+        await writeFile(join(dataDir, 'PG_VERSION'), '15\n');
+        return {};
+      },
+    });
+    const driver = createPostgresDriver(options({ runner, clock: recordingClock().clock }));
+    await driver.cloneFrom({ name: 'remote_member', host: '10.0.0.8,10.0.0.9', port: 5433, slotName: null }, {});
+    const conf = await readFile(join(dataDir, 'postgresql.conf'), 'utf8');
+    expect(conf).toContain(
+      `primary_conninfo = 'host=10.0.0.8,10.0.0.9 port=5433 user=replicator passfile=${join(root, 'pgpass')} application_name=node-1.dc sslmode=prefer target_session_attrs=read-write'`,
+    );
+    expect(conf).not.toContain('primary_slot_name');
+    expect(await readFile(join(root, 'pgpass'), 'utf8')).toBe('10.0.0.8:5433:*:replicator:rep\\:secret\n10.0.0.9:5433:*:replicator:rep\\:secret\n');
+  });
+
   it('gives up after two attempts with the binary, exit code and stderr in the error', async () => {
     const { runner } = scriptedRunner({
       pg_basebackup: () => ({ exitCode: 1, stderr: 'line 1\npg_basebackup: error: FATAL: no pg_hba.conf entry' }),

@@ -12,6 +12,7 @@ import {
   type DataDirectoryState,
   type Logger,
   type LogicalSlotSpec,
+  type PendingRestartReason,
   type PostgresController,
   type PostgresObservation,
   type Progress,
@@ -44,6 +45,12 @@ import {
   type StandbySettings,
 } from './config.js';
 import { createChildProcessRunner, type ProcessRunner, type RunResult } from './runner.js';
+import {
+  PENDING_RESTART_QUERY,
+  PENDING_RESTART_QUERY_NO_FILES,
+  type PendingRestartRow,
+  pendingRestartReasonFrom,
+} from './pending-restart.js';
 import { SLOTS_SUBQUERY, applySlotChanges, installSlotStates, listSlots, parseSlotRows, readSlotStates } from './slots.js';
 
 const COMPONENT = 'postgres-driver';
@@ -105,6 +112,11 @@ export interface PostgresDriverOptions {
   readonly clock?: Clock;
   /** Environment the binaries inherit (PATRONI_* removed); default `process.env`. */
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /**
+   * `postgresql.before_stop`: a command run to its end, without arguments, before every stop of a running
+   * server (restart and demotion included). Its exit status is logged; it never prevents the stop.
+   */
+  readonly beforeStop?: string;
 }
 
 /** Dynamic configuration the driver applies: PostgreSQL parameters and pg_hba lines. */
@@ -265,6 +277,8 @@ class Driver implements PostgresDriver {
   #client: Client | null = null;
   #connecting: Promise<Client> | null = null;
   #disposed = false;
+  /** pg_controldata as read while the postmaster ran, with the pg_control file it came from. */
+  #runningControl: { controlFile: string; systemId: string | null; controlState: ControlState | null } | null = null;
 
   constructor(options: PostgresDriverOptions) {
     this.#options = options;
@@ -409,6 +423,8 @@ class Driver implements PostgresDriver {
         passfile: this.#pgpass,
         application_name: this.#options.name,
         sslmode: 'prefer',
+        // Several hosts (a standby cluster's `host: a,b`): connect to the one that is the primary.
+        target_session_attrs: isMultiHost(upstream.host) ? 'read-write' : undefined,
       }),
       primarySlotName: this.#options.useSlots === false && upstream.slotName === undefined ? null : slot,
     };
@@ -462,13 +478,16 @@ class Driver implements PostgresDriver {
   async #writePgpass(entries: ReadonlyArray<{ host: string; port: number; credentials: PostgresCredentials }>) {
     const lines = entries
       .filter((entry) => entry.credentials.password !== undefined && entry.credentials.password !== '')
-      .map((entry) =>
-        pgpassLine({
-          host: entry.host,
-          port: entry.port,
-          user: entry.credentials.username,
-          password: entry.credentials.password ?? '',
-        }),
+      // libpq matches a passfile line per host: a multi-host upstream (`host: a,b`) needs one line each.
+      .flatMap((entry) =>
+        hostList(entry.host).map((host) =>
+          pgpassLine({
+            host,
+            port: entry.port,
+            user: entry.credentials.username,
+            password: entry.credentials.password ?? '',
+          }),
+        ),
       );
     await mkdir(dirname(this.#pgpass), { recursive: true });
     await this.#writeOwned(this.#pgpass, lines.length ? `${lines.join('\n')}\n` : '');
@@ -515,6 +534,16 @@ class Driver implements PostgresDriver {
       return comm.startsWith('postgres') || comm.startsWith('postmaster') ? pid : null;
     } catch (error) {
       return errorCode(error) === 'ENOENT' && !(await this.#exists('/proc/self')) ? pid : null;
+    }
+  }
+
+  /** Device and inode of global/pg_control, or null when it cannot be read. */
+  async #controlFileIdentity(): Promise<string | null> {
+    try {
+      const info = await stat(join(this.#dataDir, 'global', 'pg_control'));
+      return `${info.dev}:${info.ino}`;
+    } catch {
+      return null;
     }
   }
 
@@ -583,6 +612,22 @@ class Driver implements PostgresDriver {
     }
   }
 
+  /** Which parameters wait for a restart and with what values; null when the server would not say. */
+  async #pendingRestartReason(): Promise<PendingRestartReason | null> {
+    const written = new Map<string, string>();
+    for (const [name, value] of managedParameters(this.#confInput(null))) {
+      written.set(name, typeof value === 'boolean' ? (value ? 'on' : 'off') : String(value));
+    }
+    for (const query of [PENDING_RESTART_QUERY, PENDING_RESTART_QUERY_NO_FILES]) {
+      try {
+        return pendingRestartReasonFrom(await this.#monitoringQuery<PendingRestartRow>(query), written);
+      } catch (error) {
+        this.#logger.log('debug', 'pending restart query failed', { error: String(error) });
+      }
+    }
+    return null;
+  }
+
   async #closeMonitoringClient(): Promise<void> {
     const client = this.#client;
     this.#client = null;
@@ -633,16 +678,25 @@ class Driver implements PostgresDriver {
     const dataDirectory = await this.#dataDirectoryState();
     let systemId: string | null = null;
     let controlState: ControlState | null = null;
+    const running = dataDirectory === 'initialized' && (await this.#postmasterPid()) !== null;
     if (dataDirectory === 'initialized') {
-      try {
-        const control = await this.#controlData();
-        systemId = control.get('Database system identifier') ?? null;
-        controlState = control.get('Database cluster state') ?? null;
-      } catch (error) {
-        this.#logger.log('debug', 'pg_controldata failed', { error: String(error) });
+      // While the postmaster runs, the core reads only the system id, which a data directory keeps for life:
+      // pg_control's inode says whether it is still the same directory, which spares a process per cycle.
+      const controlFile = running ? await this.#controlFileIdentity() : null;
+      const cached = this.#runningControl;
+      if (controlFile !== null && cached?.controlFile === controlFile) {
+        ({ systemId, controlState } = cached);
+      } else {
+        try {
+          const control = await this.#controlData();
+          systemId = control.get('Database system identifier') ?? null;
+          controlState = control.get('Database cluster state') ?? null;
+          this.#runningControl = controlFile === null ? null : { controlFile, systemId, controlState };
+        } catch (error) {
+          this.#logger.log('debug', 'pg_controldata failed', { error: String(error) });
+        }
       }
     }
-    const running = dataDirectory === 'initialized' && (await this.#postmasterPid()) !== null;
     const conf = dataDirectory === 'initialized' ? await this.#readConf() : new Map<string, string>();
     const standbySignal = dataDirectory === 'initialized' && (await this.#exists(join(this.#dataDir, 'standby.signal')));
     const base: PostgresObservation = {
@@ -682,6 +736,7 @@ class Driver implements PostgresDriver {
     const replica = row.in_recovery;
     const replicaPosition =
       receiveLsn === null ? replayLsn : replayLsn === null ? receiveLsn : Math.max(receiveLsn, replayLsn);
+    const pendingRestartReason = row.pending_restart ? await this.#pendingRestartReason() : null;
     return {
       ...base,
       accepting: true,
@@ -695,6 +750,7 @@ class Driver implements PostgresDriver {
       serverVersion: row.server_version,
       replication: (row.replication ?? []).map(toReplicationRow),
       pendingRestart: row.pending_restart,
+      ...(pendingRestartReason ? { pendingRestartReason } : {}),
       synchronousStandbyNames: row.synchronous_standby_names,
       replicationSlots: parseSlotRows(row.slots),
     };
@@ -766,7 +822,8 @@ class Driver implements PostgresDriver {
     });
   }
 
-  async cloneFrom(source: Upstream, options: { progress?: Progress; signal?: AbortSignal; methods?: readonly string[] }): Promise<void> {
+  /** `source` null: no member to copy (no_leader methods, a restore from backup); commands get an empty --connstring. */
+  async cloneFrom(source: Upstream | null, options: { progress?: Progress; signal?: AbortSignal; methods?: readonly string[] }): Promise<void> {
     const progress = options.progress ?? (() => {});
     const state = await this.#dataDirectoryState();
     if (state === 'initialized' || state === 'inaccessible') {
@@ -786,6 +843,7 @@ class Driver implements PostgresDriver {
     for (const method of methods) {
       try {
         if ('command' in method) await this.#cloneWithCommand(method, source, progress, options.signal);
+        else if (source === null) throw new PgwardenError(COMPONENT, 'PG_COMMAND_FAILED', 'pg_basebackup needs a member to copy from');
         else await this.#cloneWithBasebackup(source, method.options ?? [], progress, options.signal);
         lastError = null;
         break;
@@ -798,23 +856,24 @@ class Driver implements PostgresDriver {
     if (lastError !== null) throw lastError;
     await this.#emptyDirectory(join(this.#dataDir, 'pg_replslot'));
     await this.#configureRole('replica', source);
-    progress('cloned', { source: source.name });
+    progress('cloned', { source: source?.name ?? null });
   }
 
   /**
    * A user's replica method (pgBackRest, WAL-G...): the command runs as the PostgreSQL user with Patroni's
    * arguments (--scope, --role=replica, --datadir, --connstring, then the section's own keys) unless no_params.
    */
-  async #cloneWithCommand(method: CommandReplicaMethod, source: Upstream, progress: Progress, signal: AbortSignal | undefined): Promise<void> {
+  async #cloneWithCommand(method: CommandReplicaMethod, source: Upstream | null, progress: Progress, signal: AbortSignal | undefined): Promise<void> {
     if (!method.keepData) await this.#emptyDirectory(this.#dataDir);
     await this.#ensureDataDir();
-    const connstring = buildConninfo({ host: source.host, port: source.port, user: this.#options.authentication.replication.username, sslmode: 'prefer' });
+    // No source: an empty connstring, as Patroni passes to no_leader methods.
+    const connstring = source ? buildConninfo({ host: source.host, port: source.port, user: this.#options.authentication.replication.username, sslmode: 'prefer' }) : '';
     const params = method.noParams
       ? []
       : Object.entries({ ...method.params, scope: this.#options.scope, role: 'replica', datadir: this.#dataDir, connstring }).map(
           ([key, value]) => `--${key}=${value}`,
         );
-    progress(`running ${method.name}`, { source: source.name });
+    progress(`running ${method.name}`, { source: source?.name ?? null });
     // sh splits the command as written (as Patroni's shlex does); our arguments pass through "$@" untouched.
     const result = await this.#exec('/bin/sh', ['-c', `${method.command} "$@"`, method.name, ...params], {
       ...(signal ? { signal } : {}),
@@ -893,6 +952,7 @@ class Driver implements PostgresDriver {
       dbname: this.#options.database ?? 'postgres',
       passfile: this.#pgpass,
       sslmode: 'prefer',
+      target_session_attrs: isMultiHost(source.host) ? 'read-write' : undefined,
     });
     // pg_rewind reads the source's timeline from its last checkpoint: right after a promotion that checkpoint
     // may still be on the old timeline, and pg_rewind would wrongly find nothing to rewind.
@@ -997,6 +1057,7 @@ class Driver implements PostgresDriver {
     await this.#closeMonitoringClient();
     const pid = await this.#postmasterPid();
     if (pid === null) return true;
+    await this.#runBeforeStop();
     const result = await this.#exec('pg_ctl', [
       'stop',
       '-D',
@@ -1014,6 +1075,21 @@ class Driver implements PostgresDriver {
     }
     this.#logger.log('warn', 'postgres did not stop', { error: this.#commandFailed('pg_ctl stop', result).message });
     return (await this.#postmasterPid()) === null;
+  }
+
+  /** The user's `before_stop` script, as the PostgreSQL user; whatever becomes of it, the stop goes on. */
+  async #runBeforeStop(): Promise<void> {
+    const command = this.#options.beforeStop;
+    if (!command) return;
+    try {
+      // sh splits the command as written, as Patroni's shlex does.
+      const result = await this.#exec('/bin/sh', ['-c', command]);
+      this.#logger.log(result.exitCode === 0 ? 'info' : 'warn', `before_stop script exited with ${result.exitCode ?? `signal ${result.signal ?? '?'}`}`, {
+        command,
+      });
+    } catch (error) {
+      this.#logger.log('error', 'before_stop script could not run', { command, error: error instanceof Error ? error.message : String(error) });
+    }
   }
 
   /** SIGKILL to the postmaster; done once it and the children it had (which exit on its death) are gone. */
@@ -1406,4 +1482,14 @@ export interface CommandReplicaMethod {
   readonly noParams: boolean;
   /** The section's other keys, passed as `--key=value`. */
   readonly params: Readonly<Record<string, string>>;
+}
+
+/** The hosts of a libpq `host` value (`a,b`); one element for a single host. */
+function hostList(host: string): string[] {
+  const hosts = host.split(',').map((part) => part.trim()).filter((part) => part !== '');
+  return hosts.length ? hosts : [host];
+}
+
+function isMultiHost(host: string): boolean {
+  return hostList(host).length > 1;
 }

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { parseJsonObject, readJsonBody } from './body.js';
+import { MAX_JSON_DEPTH, jsonDepthExceeds, parseJsonObject, readJsonBody } from './body.js';
 
 function request(headers: Record<string, string>, chunks: string[]): IncomingMessage {
   const stream = Readable.from(chunks.map((chunk) => Buffer.from(chunk))) as unknown as IncomingMessage & { headers: unknown; complete: boolean };
@@ -24,6 +24,25 @@ describe('parseJsonObject', () => {
     for (const text of ['[1]', 'null', '"x"', '3']) {
       expect(parseJsonObject(text, true)).toMatchObject({ ok: false, status: 400, reason: 'the request body must be a JSON object' });
     }
+  });
+});
+
+describe('nesting depth', () => {
+  // Regression: 10,000 levels fit in 64 KiB and used to come back as 500 "Maximum call stack size exceeded".
+  it('refuses a deeply nested body with 400 before parsing it', () => {
+    const deep = `{"a":${'['.repeat(10_000)}${']'.repeat(10_000)}}`;
+    expect(deep.length).toBeLessThan(64 * 1024);
+    expect(parseJsonObject(deep, false)).toEqual({ ok: false, status: 400, reason: `the request body nests deeper than ${MAX_JSON_DEPTH} levels` });
+    const objects = `${'{"a":'.repeat(5_000)}1${'}'.repeat(5_000)}`;
+    expect(parseJsonObject(objects, true)).toMatchObject({ ok: false, status: 400 });
+  });
+
+  it('accepts nesting up to the limit, and does not count brackets inside strings', () => {
+    const atLimit = `${'{"a":'.repeat(MAX_JSON_DEPTH)}1${'}'.repeat(MAX_JSON_DEPTH)}`;
+    expect(parseJsonObject(atLimit, false).ok).toBe(true);
+    expect(jsonDepthExceeds(atLimit, MAX_JSON_DEPTH)).toBe(false);
+    expect(jsonDepthExceeds(`{"a":"${'['.repeat(500)}\\"${'{'.repeat(500)}"}`, 2)).toBe(false);
+    expect(jsonDepthExceeds('[[[]]]', 2)).toBe(true);
   });
 });
 

@@ -18,12 +18,38 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 /**
+ * Nesting deeper than this is refused before parsing. Real bodies (a config patch, a switchover) nest a few levels;
+ * a deep one would overflow the stack of whatever walks the parsed value afterwards (merge, validation, logging).
+ */
+export const MAX_JSON_DEPTH = 100;
+
+/** The deepest nesting of objects and arrays in `text`, stopping once past `limit`; brackets in strings do not count. */
+export function jsonDepthExceeds(text: string, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let index = 0; index < text.length; index++) {
+    const code = text.charCodeAt(index);
+    if (inString) {
+      if (code === 0x5c /* \ */) index++;
+      else if (code === 0x22 /* " */) inString = false;
+    } else if (code === 0x22) inString = true;
+    else if (code === 0x7b /* { */ || code === 0x5b /* [ */) {
+      if (++depth > limit) return true;
+    } else if (code === 0x7d /* } */ || code === 0x5d /* ] */) depth--;
+  }
+  return false;
+}
+
+/**
  * Patroni's reading of a JSON body: an object, non-empty unless the body is optional; an empty body counts as
  * `{}` when optional. Pure, so the rules are unit-tested apart from the socket.
  */
 export function parseJsonObject(text: string, optional: boolean): JsonBody {
   if (text.trim() === '') {
     return optional ? EMPTY : { ok: false, status: 400, reason: 'the request body is empty: a JSON object is required' };
+  }
+  if (jsonDepthExceeds(text, MAX_JSON_DEPTH)) {
+    return { ok: false, status: 400, reason: `the request body nests deeper than ${MAX_JSON_DEPTH} levels` };
   }
   let parsed: unknown;
   try {

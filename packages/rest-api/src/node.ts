@@ -2,6 +2,7 @@ import type {
   Cluster,
   Command,
   CommandOutcome,
+  Decision,
   Dcs,
   FailsafeAnswer,
   FailsafePayload,
@@ -9,6 +10,7 @@ import type {
   PeerStatus,
   PostgresObservation,
   PostgresState,
+  ScheduledRestart,
   Tags,
   TaskState,
 } from '@pgwarden/core';
@@ -93,6 +95,10 @@ export interface NodeSnapshot {
   readonly cluster: Cluster | null;
   readonly pendingRestart: boolean;
   readonly watchdogFailed: boolean;
+  /** The restart scheduled through `POST /restart`, published as `scheduled_restart`; absent or null when none. */
+  readonly scheduledRestart?: ScheduledRestart | null;
+  /** What the last HA cycle decided and why, with its time (epoch ms): `pgwarden.last_decision`. Absent before the first cycle. */
+  readonly lastDecision?: (Decision & { readonly at: number }) | null;
 
   // Replica details core's PostgresObservation does not carry yet; absent means unknown.
   /** `latest_end_lsn` of the WAL receiver, bytes: the primary's position as last reported to this replica. */

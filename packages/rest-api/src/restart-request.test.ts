@@ -52,6 +52,11 @@ describe('parseRestartRequest', () => {
     });
   });
 
+  it('keeps the version text of a scheduled restart, to publish it back', () => {
+    const parsed = parseRestartRequest({ schedule: '2025-01-01T13:00:00Z', postgres_version: '15.4' }, false, NOW);
+    expect(parsed).toMatchObject({ ok: true, kind: 'scheduled', restart: { postgresVersionBelow: 150004, postgresVersion: '15.4' } });
+  });
+
   it('refuses with the first problem, in the order the keys came', () => {
     expect(parseRestartRequest({ role: 'leader' }, false, NOW)).toEqual({
       ok: false,

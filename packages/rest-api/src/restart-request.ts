@@ -8,6 +8,8 @@ type RestartRole = 'primary' | 'replica' | 'standby_leader';
 export interface RestartFilters {
   readonly role?: RestartRole;
   readonly postgresVersionBelow?: number;
+  /** `postgres_version` as written in the request (a schedule publishes it back in `scheduled_restart`). */
+  readonly postgresVersion?: string;
   readonly restartPending?: boolean;
   /** Seconds. */
   readonly timeout?: number;
@@ -93,6 +95,7 @@ export function parseRestartRequest(body: Readonly<Record<string, unknown>>, pau
         const version = postgresVersionToInt(String(value));
         if (!version.ok) return { ok: false, status: 400, message: version.message };
         filters.postgresVersionBelow = version.value;
+        filters.postgresVersion = String(value);
         break;
       }
       case 'timeout': {
@@ -108,6 +111,10 @@ export function parseRestartRequest(body: Readonly<Record<string, unknown>>, pau
         return { ok: false, status: 400, message: `Unknown filter for the scheduled restart: ${key}` };
     }
   }
-  if (schedule === null) return { ok: true, kind: 'now', filters };
+  if (schedule === null) {
+    // The version's text matters only to a schedule, which publishes the request back.
+    const { postgresVersion: _, ...now } = filters;
+    return { ok: true, kind: 'now', filters: now };
+  }
   return { ok: true, kind: 'scheduled', restart: { at: schedule.at, schedule: schedule.iso, ...filters } };
 }

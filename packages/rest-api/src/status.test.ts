@@ -108,6 +108,22 @@ describe('memberStatusJson', () => {
     }
   });
 
+  it('explains a pending restart per parameter right after the flag, as Patroni 4 does', () => {
+    const reason = { max_connections: { old_value: '100', new_value: '200' } };
+    const json = memberStatusJson(
+      primarySnapshot({ pendingRestart: true, postgres: primaryObservation({ pendingRestart: true, pendingRestartReason: reason }) }),
+    );
+    expect(json.pending_restart_reason).toEqual(reason);
+    const keys = Object.keys(json);
+    expect(keys.indexOf('pending_restart_reason')).toBe(keys.indexOf('pending_restart') + 1);
+    // An empty or unknown reason leaves the flag alone.
+    const bare = memberStatusJson(
+      primarySnapshot({ pendingRestart: true, postgres: primaryObservation({ pendingRestart: true, pendingRestartReason: {} }) }),
+    );
+    expect(bare.pending_restart).toBe(true);
+    expect(bare).not.toHaveProperty('pending_restart_reason');
+  });
+
   it('says cluster_unlocked without any DCS view', () => {
     expect(memberStatusJson(primarySnapshot({ cluster: null })).cluster_unlocked).toBe(true);
   });
@@ -128,5 +144,47 @@ describe('memberStatusJson', () => {
     const json = memberStatusJson(replicaSnapshot({ role: 'standby_leader', isStandbyCluster: true, holdsValidLock: true }));
     expect(json.role).toBe('standby_leader');
     expect(memberStatusJson(replicaSnapshot({ role: 'standby_leader' })).role).toBe('replica');
+  });
+
+  it('publishes the last decision under pgwarden, leaving Patroni fields as they are', () => {
+    const at = Date.parse('2025-01-01T12:00:00Z');
+    const json = memberStatusJson(
+      replicaSnapshot({
+        lastDecision: { reason: 'not_candidate', message: 'not taking part in the leader race: lag 9000 bytes exceeds maximum_lag_on_failover 100', ineligible: 'lagging', at },
+      }),
+    );
+    expect(json.pgwarden).toEqual({
+      version: '0.1.0',
+      last_decision: {
+        reason: 'not_candidate',
+        message: 'not taking part in the leader race: lag 9000 bytes exceeds maximum_lag_on_failover 100',
+        at: '2025-01-01T12:00:00.000Z',
+        ineligible: 'lagging',
+      },
+    });
+    expect(json.patroni).toEqual({ version: '4.1.4', scope: 'demo', name: 'node2' });
+    const plain = memberStatusJson(primarySnapshot({ lastDecision: { reason: 'leader_lock_renewed', message: 'no action', at } }));
+    expect(plain.pgwarden.last_decision).toEqual({ reason: 'leader_lock_renewed', message: 'no action', at: '2025-01-01T12:00:00.000Z' });
+    expect(memberStatusJson(primarySnapshot({ lastDecision: null })).pgwarden).toEqual({ version: '0.1.0' });
+  });
+
+  it('shows a scheduled restart as Patroni does: after patroni, without postmaster_start_time', () => {
+    const json = memberStatusJson(
+      primarySnapshot({
+        watchdogFailed: true,
+        scheduledRestart: {
+          at: Date.parse('2025-01-01T13:00:00Z'),
+          schedule: '2025-01-01T13:00:00.000Z',
+          role: 'primary',
+          postgresVersionBelow: 160000,
+          postgresVersion: '16.0',
+          postmasterStartTime: '2025-01-01 11:00:00.5+00',
+        },
+      }),
+    );
+    expect(json.scheduled_restart).toEqual({ schedule: '2025-01-01T13:00:00.000Z', role: 'primary', postgres_version: '16.0' });
+    const keys = Object.keys(json);
+    expect(keys.slice(keys.indexOf('patroni'))).toEqual(['patroni', 'scheduled_restart', 'watchdog_failed', 'pgwarden']);
+    expect(memberStatusJson(primarySnapshot({ scheduledRestart: null }))).not.toHaveProperty('scheduled_restart');
   });
 });

@@ -1,4 +1,5 @@
-import type { Tags } from '@pgwarden/core';
+import { scheduledRestartStatus } from '@pgwarden/core';
+import type { DecisionReason, IneligibleReason, Tags } from '@pgwarden/core';
 import { isQuorumCommitMode, isSynchronousMode, syncStateMatches } from './dynamic-config.js';
 import type { NodeSnapshot } from './node.js';
 
@@ -41,9 +42,23 @@ export interface MemberStatusJson {
   tags?: Tags;
   database_system_identifier?: string;
   pending_restart?: true;
+  /** Per parameter, the running value and the one a restart takes. */
+  pending_restart_reason?: Record<string, { old_value: string; new_value: string }>;
   watchdog_failed?: true;
   patroni: { version: string; scope: string; name: string };
-  pgwarden: { version: string };
+  /** Patroni's shape: the request's filters with `schedule` (ISO 8601), without `postmaster_start_time`. */
+  scheduled_restart?: Record<string, unknown>;
+  /** pgwarden's own fields: Patroni's above stay exactly as Patroni writes them. */
+  pgwarden: { version: string; last_decision?: LastDecisionJson };
+}
+
+/** The last HA cycle's decision: the log line's reason and message, when, and why the member stayed out of the race. */
+export interface LastDecisionJson {
+  reason: DecisionReason;
+  message: string;
+  /** ISO 8601, UTC. */
+  at: string;
+  ineligible?: IneligibleReason;
 }
 
 /** States in which Patroni queries PostgreSQL for its status; in the others only state and role are reported. */
@@ -137,9 +152,23 @@ export function memberStatusJson(snapshot: NodeSnapshot): MemberStatusJson {
   json.dcs_last_seen = snapshot.dcsLastSeen ?? 0;
   if (hasEntries(snapshot.tags)) json.tags = snapshot.tags;
   if (postgres?.systemId) json.database_system_identifier = postgres.systemId;
-  if (snapshot.pendingRestart) json.pending_restart = true;
+  if (snapshot.pendingRestart) {
+    json.pending_restart = true;
+    const reason = postgres?.pendingRestartReason;
+    if (reason && Object.keys(reason).length) {
+      json.pending_restart_reason = Object.fromEntries(
+        Object.entries(reason).map(([name, diff]) => [name, { old_value: diff.old_value, new_value: diff.new_value }]),
+      );
+    }
+  }
   json.patroni = { version: snapshot.patroniVersion, scope: snapshot.scope, name: snapshot.name };
+  if (snapshot.scheduledRestart) json.scheduled_restart = scheduledRestartStatus(snapshot.scheduledRestart);
   if (snapshot.watchdogFailed) json.watchdog_failed = true;
   json.pgwarden = { version: snapshot.pgwardenVersion };
+  const last = snapshot.lastDecision;
+  if (last) {
+    json.pgwarden.last_decision = { reason: last.reason, message: last.message, at: new Date(last.at).toISOString() };
+    if (last.ineligible) json.pgwarden.last_decision.ineligible = last.ineligible;
+  }
   return json;
 }

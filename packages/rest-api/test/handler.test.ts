@@ -62,6 +62,21 @@ describe('GET /patroni', () => {
     });
   });
 
+  it('tells why the node did what it did (pgwarden.last_decision) and shows a scheduled restart', async () => {
+    node.current = replicaSnapshot({
+      lastDecision: { reason: 'not_candidate', message: 'not taking part in the leader race: node3 is ahead (9 > 5)', ineligible: 'peer_ahead', at: Date.parse('2025-01-01T12:00:00Z') },
+      scheduledRestart: { at: Date.parse('2025-01-01T13:00:00Z'), schedule: '2025-01-01T13:00:00.000Z', restartPending: true, postmasterStartTime: '2025-01-01 11:00:00+00' },
+    });
+    for (const path of ['/patroni', '/health']) {
+      const body = json(await call(base, 'GET', path)) as Record<string, unknown>;
+      expect(body['pgwarden']).toEqual({
+        version: '0.1.0',
+        last_decision: { reason: 'not_candidate', message: 'not taking part in the leader race: node3 is ahead (9 > 5)', at: '2025-01-01T12:00:00.000Z', ineligible: 'peer_ahead' },
+      });
+      expect(body['scheduled_restart']).toEqual({ schedule: '2025-01-01T13:00:00.000Z', restart_pending: true });
+    }
+  });
+
   it('answers 200 even when PostgreSQL is down, and routes /patroni/anything the same way', async () => {
     node.current = primarySnapshot({ state: 'stopped', postgres: null, holdsValidLock: false });
     const answer = await call(base, 'GET', '/patroni/x?lag=1');

@@ -74,6 +74,17 @@ export interface EmulatedService {
   readonly meta: Readonly<Record<string, string>>;
   /** Checks as registered (the emulator does not run them). */
   readonly checks: readonly Readonly<Record<string, unknown>>[];
+  /** `EnableTagOverride`: whether external agents may change the tags (anti-entropy keeps them). */
+  readonly enableTagOverride: boolean;
+}
+
+/** One request as the emulator received it, for tests that check what a client sent. */
+export interface ConsulRequest {
+  readonly method: string;
+  /** The path, decoded as Consul routes it (`/v1/kv/service/batman/leader`). */
+  readonly path: string;
+  /** The query parameters (`consistent`, `stale`, `dc`, `index`, `wait`, `recurse`, ...), values as sent. */
+  readonly query: Readonly<Record<string, string>>;
 }
 
 /** A Consul error with the HTTP status Consul answers it with. */
@@ -482,6 +493,8 @@ export interface ConsulEmulator extends AsyncDisposable {
   /** Same as `setReachable(false)` / `setReachable(true)`. */
   pause(): void;
   resume(): void;
+  /** Every request received, oldest first (including ones held while unreachable). */
+  readonly requests: readonly ConsulRequest[];
   /** Stops the server and drops every connection. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -560,7 +573,7 @@ function serviceJson(service: EmulatedService): Record<string, unknown> {
     Port: service.port,
     Address: service.address,
     Weights: { Passing: 1, Warning: 1 },
-    EnableTagOverride: false,
+    EnableTagOverride: service.enableTagOverride,
     Datacenter: 'dc1',
   };
 }
@@ -593,6 +606,7 @@ function parseService(body: Record<string, unknown>): EmulatedService {
     port: typeof body['Port'] === 'number' ? body['Port'] : 0,
     meta,
     checks,
+    enableTagOverride: body['EnableTagOverride'] === true,
   };
 }
 
@@ -604,6 +618,7 @@ export async function startConsulEmulator(options: ConsulEmulatorOptions = {}): 
   /** Requests that arrived while unreachable: never answered, dropped when reachability returns. */
   const held = new Set<ServerResponse>();
   const lifetime = new AbortController();
+  const requests: ConsulRequest[] = [];
   let reachable = true;
   let stopped = false;
 
@@ -616,6 +631,7 @@ export async function startConsulEmulator(options: ConsulEmulatorOptions = {}): 
     const url = new URL(request.url ?? '/', 'http://127.0.0.1');
     const query = url.searchParams;
     const method = request.method ?? 'GET';
+    requests.push({ method, path: url.pathname, query: Object.fromEntries(query.entries()) });
     const common = { 'X-Consul-Default-ACL-Policy': options.token === undefined ? 'allow' : 'deny' };
     const readHeaders = (index: number): Record<string, string> => ({
       ...common,
@@ -797,6 +813,7 @@ export async function startConsulEmulator(options: ConsulEmulatorOptions = {}): 
     host: '127.0.0.1',
     port,
     state,
+    requests,
     setReachable(value) {
       if (value === reachable) return;
       reachable = value;

@@ -65,9 +65,19 @@ export interface KubernetesEmulator extends AsyncDisposable {
   readonly requests: readonly string[];
   /**
    * Called before each request is handled, e.g. to make another writer win a race deterministically by
-   * changing an object between a client's read and its write.
+   * changing an object between a client's read and its write. Returning `drop-answer` applies the request
+   * but closes the connection instead of answering (an answer lost on the way back).
    */
-  onRequest: ((request: { readonly method: string; readonly path: string }) => void) | undefined;
+  onRequest: ((request: { readonly method: string; readonly path: string }) => void | 'drop-answer') | undefined;
+  /**
+   * Forgets the event history, as a compaction of the API server's store does: a watch asked to start from
+   * an older resourceVersion then gets a 410 Gone (Expired) ERROR event. Open watches go on.
+   */
+  compact(): void;
+  /** Ends every open watch stream, as the API server does when a watch's timeout passes or it restarts. */
+  endWatches(): void;
+  /** How many watch streams are open now. */
+  readonly openWatches: number;
   /** Stops the server and ends every open watch. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -210,6 +220,7 @@ export async function startKubernetesEmulator(): Promise<KubernetesEmulator> {
   const watchers = new Set<Watcher>();
   const sockets = new Set<Socket>();
   const requests: string[] = [];
+  const dropped = new WeakSet<ServerResponse>();
   let resourceVersion = 1;
   let uids = 0;
 
@@ -332,7 +343,7 @@ export async function startKubernetesEmulator(): Promise<KubernetesEmulator> {
     const url = new URL(request.url ?? '/', 'http://emulator');
     const method = request.method ?? 'GET';
     requests.push(`${method} ${url.pathname}${url.search}`);
-    emulator.onRequest?.({ method, path: url.pathname });
+    if (emulator.onRequest?.({ method, path: url.pathname }) === 'drop-answer') dropped.add(response);
     if (url.pathname === '/version' && method === 'GET') {
       return send(response, 200, { major: '1', minor: '30', gitVersion: 'v1.30.0-pgwarden-emulator' });
     }
@@ -369,6 +380,11 @@ export async function startKubernetesEmulator(): Promise<KubernetesEmulator> {
           throw new ApiError(409, 'AlreadyExists', `${resource} "${objectName}" already exists`, { name: objectName });
         }
         return send(response, 201, write(resource, namespace, body, true));
+      }
+      if (method === 'DELETE') {
+        // deletecollection: every object the selectors match goes; the answer is a Success Status.
+        for (const object of list(resource, namespace, selectorsOf(url.searchParams))) remove(resource, namespace, object.metadata.name);
+        return send(response, 200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success' });
       }
       throw new ApiError(405, 'MethodNotAllowed', `${method} is not supported on a collection`);
     }
@@ -437,6 +453,10 @@ export async function startKubernetesEmulator(): Promise<KubernetesEmulator> {
   }
 
   function send(response: ServerResponse, code: number, body: unknown): void {
+    if (dropped.delete(response)) {
+      response.socket?.destroy();
+      return;
+    }
     response.writeHead(code, { 'content-type': 'application/json' });
     response.end(JSON.stringify(body));
   }
@@ -483,6 +503,15 @@ export async function startKubernetesEmulator(): Promise<KubernetesEmulator> {
       pod.metadata.labels = { ...(spec.labels ?? {}) };
       pod.metadata.annotations = { ...(spec.annotations ?? {}) };
       return write('pods', namespace, pod, !existing);
+    },
+    compact() {
+      events.length = 0;
+    },
+    endWatches() {
+      for (const watcher of watchers) watcher.response.end();
+    },
+    get openWatches() {
+      return watchers.size;
     },
     deletePod(namespace, name) {
       return remove('pods', namespace, name) !== undefined;

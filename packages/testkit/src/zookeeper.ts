@@ -22,7 +22,9 @@ export interface ZooKeeperOptions {
   readonly minSessionTimeoutMs?: number;
   /** Largest session timeout the server grants, in ms; default 60000 (the server's own default is 20 ticks). */
   readonly maxSessionTimeoutMs?: number;
-  /** How long to wait for the server to answer `ruok`; default 30 s (a JVM starts slowly on a busy machine). */
+  /** The client port; default a free one (a clash with a port taken meanwhile is then retried on another). */
+  readonly port?: number;
+  /** How long to wait for the server to be ready; default 30 s (a JVM starts slowly on a busy machine). */
   readonly startTimeoutMs?: number;
 }
 
@@ -58,13 +60,29 @@ function fourLetterWord(port: number, word: string, timeoutMs = 1_000): Promise<
   });
 }
 
+/** How many times a start is tried again when the chosen port was taken before the JVM could bind it. */
+const PORT_CLASH_ATTEMPTS = 3;
+
 export async function startZooKeeper(options: ZooKeeperOptions = {}): Promise<ZooKeeperFixture> {
   const jar = options.jar ?? '/usr/share/java/zookeeper.jar';
   const java = options.java ?? '/usr/bin/java';
   if (!existsSync(jar)) {
     throw new Error(`[testkit] ${jar} is missing: install ZooKeeper with \`apt-get install -y zookeeper\``);
   }
-  const port = await freePort();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnFreePort(jar, java, options);
+    } catch (error) {
+      // Another process (another test's server) bound the port between freePort() and the JVM's bind: a
+      // new port, not a retry of the same thing.
+      const clash = /Address already in use/i.test((error as Error).message);
+      if (options.port !== undefined || attempt >= PORT_CLASH_ATTEMPTS || !clash) throw error;
+    }
+  }
+}
+
+async function startOnFreePort(jar: string, java: string, options: ZooKeeperOptions): Promise<ZooKeeperFixture> {
+  const port = options.port ?? (await freePort());
   const root = await mkdtemp(join(tmpdir(), 'pgwarden-zookeeper-'));
   const dataDir = join(root, 'data');
   await mkdir(dataDir);
@@ -81,7 +99,7 @@ export async function startZooKeeper(options: ZooKeeperOptions = {}): Promise<Zo
       `maxSessionTimeout=${options.maxSessionTimeoutMs ?? 60_000}`,
       // No Jetty admin server (it would take port 8080), and only the health probe among the 4lw commands.
       'admin.enableServer=false',
-      '4lw.commands.whitelist=ruok,srvr',
+      '4lw.commands.whitelist=ruok,srvr,conf',
       // Tests write little; no need to fsync every transaction.
       'forceSync=no',
       '',
@@ -106,7 +124,9 @@ export async function startZooKeeper(options: ZooKeeperOptions = {}): Promise<Zo
     ],
     spawnOptions: { cwd: root },
     directory: root,
-    isReady: async () => (await fourLetterWord(port, 'ruok')) === 'imok',
+    // Ready when the server on the port is this one: `imok` alone would also come from another test's
+    // ZooKeeper that took the port first, and pausing ours would then freeze nothing the client talks to.
+    isReady: async () => (await fourLetterWord(port, 'conf')).split('\n').some((line) => line.trim().startsWith(`dataDir=${dataDir}`)),
     startTimeoutMs: options.startTimeoutMs ?? 30_000,
   });
 

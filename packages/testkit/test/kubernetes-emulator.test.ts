@@ -123,6 +123,35 @@ describe('Kubernetes API emulator', () => {
     expect(Number(seen[2]!.rv)).toBeGreaterThan(Number(seen[1]!.rv));
   });
 
+  it('deletes a collection by label selector, answering a Success Status', async () => {
+    await call('POST', base('collection'), { metadata: { name: 'a', labels: { app: 'pg', scope: 'one' } } });
+    await call('POST', base('collection'), { metadata: { name: 'b', labels: { app: 'pg', scope: 'two' } } });
+    const answer = await call('DELETE', `${base('collection')}?labelSelector=${encodeURIComponent('app=pg,scope=one')}`);
+    expect(answer).toMatchObject({ status: 200, body: { kind: 'Status', status: 'Success' } });
+    const items = (await call('GET', base('collection'))).body['items'] as Array<{ metadata: { name: string } }>;
+    expect(items.map((item) => item.metadata.name)).toEqual(['b']);
+  });
+
+  it('answers a watch from a compacted resourceVersion with a 410 Expired ERROR event; endWatches ends streams', async () => {
+    const from = (await call('GET', base('compact'))).body['metadata'].resourceVersion as string;
+    const open = await fetch(`${base('compact')}?watch=1&resourceVersion=${from}`);
+    const ended = open.text();
+    emulator.endWatches();
+    await expect(ended).resolves.toBe('');
+    await call('POST', base('compact'), { metadata: { name: 'after' } });
+    emulator.compact();
+    const text = await (await fetch(`${base('compact')}?watch=1&resourceVersion=${from}`)).text();
+    const event = JSON.parse(text.trim()) as { type: string; object: { code: number; reason: string } };
+    expect(event).toMatchObject({ type: 'ERROR', object: { code: 410, reason: 'Expired' } });
+  });
+
+  it('applies a request but drops its answer when onRequest says so', async () => {
+    emulator.onRequest = ({ method }) => (method === 'POST' ? 'drop-answer' : undefined);
+    await expect(call('POST', base('dropped'), { metadata: { name: 'x' } })).rejects.toThrow();
+    emulator.onRequest = undefined;
+    expect(emulator.get('configmaps', 'dropped', 'x')).toBeDefined();
+  });
+
   it('ends open watches on stop', async () => {
     const other = await startKubernetesEmulator();
     const response = await fetch(`${other.url}/api/v1/namespaces/default/configmaps?watch=true`);

@@ -15,7 +15,7 @@ export interface RunResult {
 export function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(process.env)) {
-    if (value === undefined || key.startsWith('PATRONI') || key.startsWith('VITEST') || key.startsWith('PG') || key === 'DCS_URL') continue;
+    if (value === undefined || key === 'NODE_PATH' || key.startsWith('PATRONI') || key.startsWith('VITEST') || key.startsWith('PG') || key === 'DCS_URL') continue;
     env[key] = value;
   }
   return { ...env, ...extra };

@@ -14,7 +14,7 @@ import type { EtcdFixture } from '@pgwarden/testkit/etcd';
 import { startEtcd } from '@pgwarden/testkit/etcd';
 import { freePort, makeTempDir, memberConfigYaml, TEST_SUPERUSER, unprivilegedUser } from '@pgwarden/testkit/postgres';
 
-const AGENT_BIN = resolve(import.meta.dirname, '../../../packages/agent/bin/pgwarden.js');
+const AGENT_BIN = resolve(import.meta.dirname, '../../../packages/agent/bin/pgwarden.cjs');
 const LOG_LINES_KEPT = 400;
 /** Full agent logs stay here after the run, for a failure's post-mortem. */
 const LOG_DIR = join(tmpdir(), 'pgwarden-e2e-logs');
@@ -311,7 +311,8 @@ export class LocalCluster {
 function cleanEnv(): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(process.env)) {
-    if (value !== undefined && !key.startsWith('PATRONI_') && !key.startsWith('VITEST') && !key.startsWith('PG')) env[key] = value;
+    // NODE_PATH (set by pnpm for the test runner) would let the agent find modules a user's shell would not.
+    if (value !== undefined && key !== 'NODE_PATH' && !key.startsWith('PATRONI_') && !key.startsWith('VITEST') && !key.startsWith('PG')) env[key] = value;
   }
   return env;
 }

@@ -1,7 +1,9 @@
 /**
  * The failover scenario every DCS plugin must pass end to end: bootstrap, kill -9 of the leader, rejoin on
- * the new timeline, graceful stop of the leader. Steps build on each other, in order.
+ * the new timeline (with `proveRewind`: after a real divergence, through pg_rewind), graceful stop of the leader.
+ * Steps build on each other, in order.
  */
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DcsServer } from './cluster.js';
 import { LocalCluster } from './cluster.js';
@@ -14,6 +16,11 @@ export interface FailoverScenarioOptions {
   readonly afterBootstrap?: (cluster: LocalCluster, leader: string) => Promise<void>;
   /** Store-specific checks after a graceful stop of `stopped`, before the new leader is awaited. */
   readonly afterGracefulStop?: (cluster: LocalCluster, stopped: string) => Promise<void>;
+  /**
+   * Commit one row on the leader alone just before its crash, so that the survivors fork before it, and prove
+   * that the rejoining member ran pg_rewind (not a re-clone) and lost that row.
+   */
+  readonly proveRewind?: boolean;
 }
 
 export function describeFailoverScenario(options: FailoverScenarioOptions): void {
@@ -44,6 +51,36 @@ export function describeFailoverScenario(options: FailoverScenarioOptions): void
     }
 
     const names = () => cluster.members.map((member) => member.name);
+
+    /**
+     * Freezes the leader's walsenders (SIGSTOP), commits a row that therefore reaches no replica, then kills the
+     * leader and its frozen walsenders: the survivors never see that row, the old leader's WAL goes past the fork.
+     */
+    async function divergeAndCrash(leader: string): Promise<void> {
+      const others = names().filter((name) => name !== leader);
+      for (const name of others) {
+        await cluster.waitFor(`${name} replays the first write`, async () => (await cluster.query(name, 'SELECT 1 FROM events')).length === 1);
+      }
+      const senders = await cluster.query<{ pid: number }>(leader, 'SELECT pid FROM pg_stat_replication');
+      expect(senders).toHaveLength(others.length);
+      for (const { pid } of senders) process.kill(pid, 'SIGSTOP');
+      try {
+        // SIGSTOP is asynchronous: write only once the kernel shows every walsender stopped (state T).
+        await cluster.waitFor('walsenders stopped', async () =>
+          senders.every(({ pid }) => /^\d+ \(.*\) T /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))),
+        );
+        await cluster.query(leader, "INSERT INTO events (note) VALUES ('diverged')");
+        await cluster.crash(leader);
+      } finally {
+        for (const { pid } of senders) {
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            // already gone
+          }
+        }
+      }
+    }
     let firstLeader = '';
     let secondLeader = '';
 
@@ -65,7 +102,8 @@ export function describeFailoverScenario(options: FailoverScenarioOptions): void
     });
 
     it('fails over after kill -9 of the leader agent and postmaster', async () => {
-      await cluster.crash(firstLeader);
+      if (options.proveRewind) await divergeAndCrash(firstLeader);
+      else await cluster.crash(firstLeader);
       const survivors = names().filter((name) => name !== firstLeader);
       secondLeader = await cluster.waitFor('a new primary among the survivors', () => onlyPrimary(survivors), 90_000);
       await cluster.query(secondLeader, "INSERT INTO events (note) VALUES ('after failover')");
@@ -89,6 +127,16 @@ export function describeFailoverScenario(options: FailoverScenarioOptions): void
       });
       expect(status['role']).toBe('replica');
       expect(await cluster.primaries()).toEqual([secondLeader]);
+      if (options.proveRewind) {
+        const log = cluster.member(firstLeader).log;
+        // The divergence went through pg_rewind: decided, run, and it found the fork, with no re-clone.
+        expect(log.some((line) => line.includes('reason=rewind_started'))).toBe(true);
+        expect(log.some((line) => line.includes('servers diverged at WAL location'))).toBe(true);
+        expect(log.some((line) => line.includes(`rewind: rewound; starting as a replica of ${secondLeader}`))).toBe(true);
+        expect(log.filter((line) => /reason=(reinitialize_started|rewind_failed|clone_started)|clone: /.test(line))).toEqual([]);
+        const notes = await cluster.query<{ note: string }>(firstLeader, 'SELECT note FROM events ORDER BY id');
+        expect(notes.map((row) => row.note)).toEqual(['before failover', 'after failover']);
+      }
     });
 
     it('hands over at once when the leader gets SIGTERM', async () => {

@@ -374,7 +374,7 @@ describe('following', () => {
     expect(result.memory.rewindArmed).toBe(true);
   });
 
-  it('rewinds a stopped former primary before following, or reclones it without use_pg_rewind', async () => {
+  it('rewinds a stopped former primary before following; without use_pg_rewind it starts following (diverged.test.ts)', async () => {
     const stopped = pgObservation({ running: false, accepting: false, role: null, controlState: 'in production', standbySignal: false });
     const rewind = await runCycle({ pg: stopped, cluster: locked });
     expect(rewind.result.decision.reason).toBe('rewind_started');
@@ -382,7 +382,7 @@ describe('following', () => {
 
     const noRewind = { ...locked, config: { version: '1', data: { postgresql: { use_pg_rewind: false } } } };
     const reinit = await runCycle({ pg: stopped, cluster: noRewind });
-    expect(reinit.result.decision.reason).toBe('reinitialize_started');
+    expect(reinit.result.decision.reason).toBe('starting_replica');
   });
 
   it('starts a stopped replica following the leader', async () => {

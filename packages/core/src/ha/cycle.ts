@@ -9,9 +9,12 @@ import type { DynamicConfig } from '../dynamic-config.js';
 import { primaryStopKillAfter, resolveDynamicConfig } from '../dynamic-config.js';
 import type { Decision, IneligibleReason } from './decision.js';
 import { decision } from './decision.js';
+import { restartFilterRole, scheduledRestartData } from './scheduled-restart.js';
 import type { Effect, PeerStatus, TaskSpec, TaskState } from './effects.js';
 import { perform } from './effects.js';
 import type { FailsafeContact } from './failsafe.js';
+import type { CallbackMemory } from './callbacks.js';
+import { withLifecycleCallbacks } from './callbacks.js';
 import { failsafeModeEnabled, failsafeRaceMembers, keepPrimaryOnFailsafe, publishFailsafeTopology, withFailsafeLeader } from './failsafe.js';
 import { confirmedSyncStandbys, formatSyncStandbyNames, parseSyncStandbyNames, syncCandidates } from './sync.js';
 import { manageQuorumReplication, quorumCommitActive, quorumPrePromoteValue, quorumRaceVerdict } from './quorum-replication.js';
@@ -19,6 +22,9 @@ import type { SlotCycleInput } from './slots.js';
 import { statusSlotsDiffer, syncSlots } from './slots.js';
 import type { StandbyClusterConfig } from './standby-cluster.js';
 import { describeFollow, describeRemote, memberUpstream, nodeToFollow, remoteCloneSource, remoteUpstream, standbyClusterOf, standbyLeaderStep } from './standby-cluster.js';
+import { primaryRaceBackoff, raceBackoffVerdict } from './race-backoff.js';
+import { divergenceRemedy, reinitializeAfterRewindFailure } from './diverged.js';
+import { NO_CLONE_SOURCE, noLeaderCloneMethods } from './no-leader-clone.js';
 
 /** Settings of this member that do not come from the `config` key. */
 export interface HaSettings {
@@ -36,6 +42,10 @@ export interface HaSettings {
   /** Patroni's timing minimums (ttl >= 20...); off only for test clusters. */
   readonly enforceTimingMinimums: boolean;
   readonly removeDataDirectoryOnRewindFailure: boolean;
+  /** Wipe and clone again a data directory that diverged and cannot be rewound (diverged.ts); default off. */
+  readonly removeDataDirectoryOnDivergedTimelines?: boolean;
+  /** `create_replica_methods` whose section sets `no_leader`, in order: they need no member to clone (no-leader-clone.ts). */
+  readonly noLeaderReplicaMethods?: readonly string[];
 }
 
 /** What a member remembers between cycles. */
@@ -71,6 +81,14 @@ export interface HaMemory {
   readonly failsafeTopology?: Readonly<Record<string, string>> | null;
   /** When every failsafe member last confirmed this primary while the store was unreachable (ms). */
   readonly failsafeActiveSince?: number | null;
+  /** Which user callbacks are due (ha/callbacks.ts); absent until the first cycle. */
+  readonly callbacks?: CallbackMemory;
+  /** When this lock holder's start as primary outlived its timeout while no replica could take over (ms). */
+  readonly primaryStartTimedOutAt?: number | null;
+  /** When the `primary_race_backoff` window began (first cycle without a leader); null while there is one. */
+  readonly raceBackoffSince?: number | null;
+  /** My WAL position at the end of the previous cycle (primary_race_backoff: is WAL still arriving?). */
+  readonly lastWalPosition?: number | null;
 }
 
 /** A restart requested for later through `POST /restart` with `schedule`. */
@@ -81,6 +99,8 @@ export interface ScheduledRestart {
   readonly role?: 'primary' | 'replica' | 'standby_leader';
   /** Restart only when the running server is older than this version (server_version_num). */
   readonly postgresVersionBelow?: number;
+  /** `postgres_version` as the request wrote it, published back as is. */
+  readonly postgresVersion?: string;
   readonly restartPending?: boolean;
   readonly timeout?: number;
   /** The postmaster start time when scheduled: a restart since then cancels it. */
@@ -203,7 +223,12 @@ export function* haCycle(input: CycleInput): Generator<Effect, CycleResult, unkn
     const failsafe = yield* keepPrimaryOnFailsafe(input, pg, dynamic);
     const outcome: Outcome = failsafe.keep
       ? failsafe.outcome
-      : withFailsafeCleared(yield* whileDcsUnreachable(input, pg, dynamic, failsafe.why ? `${loaded.error}; ${failsafe.why}` : loaded.error));
+      : withFailsafeCleared(
+          yield* withLifecycleCallbacks(
+            { pg, task: input.task, iAmLeader: false, standby: null, memory: input.memory, firstCycleStart: false },
+            whileDcsUnreachable(input, pg, dynamic, failsafe.why ? `${loaded.error}; ${failsafe.why}` : loaded.error),
+          ),
+        );
     if (input.watchdog?.running && outcome.decision.reason === 'dcs_unreachable_demoted') yield* perform('watchdog.disable', {});
     if (outcome.postgresChanged) pg = yield* perform('pg.observe', {});
     const memory = nextMemory(input.memory, outcome, pg);
@@ -229,7 +254,7 @@ export function* haCycle(input: CycleInput): Generator<Effect, CycleResult, unkn
   const iAmLeader = cluster.leader?.name === settings.name;
   const memory: HaMemory = {
     ...input.memory,
-    ...(cluster.leader ? { knownMembers: apiMembers(cluster.members) } : {}),
+    ...(cluster.leader ? { knownMembers: apiMembers(cluster.members), raceBackoffSince: null } : {}),
     lastDcsContact: now,
     configData: cluster.config?.data ?? input.memory.configData,
     lockValidUntil: iAmLeader ? input.memory.lockValidUntil : null,
@@ -243,7 +268,7 @@ export function* haCycle(input: CycleInput): Generator<Effect, CycleResult, unkn
   const view = failsafeModeEnabled(configData) ? withFailsafeLeader(cluster, settings.name, input.failsafeContact ?? null, now, dynamic.timing.ttl) : cluster;
   const context: Context = { settings, memory, now, task: input.task, command: input.command ?? null, watchdog, cluster: view, pg, dynamic, iAmLeader, standby: standbyClusterOf(configData) };
 
-  const outcome = yield* decide(context);
+  const outcome = yield* withLifecycleCallbacks(context, decide(context));
   const lockValidUntil = outcome.memory && 'lockValidUntil' in outcome.memory ? outcome.memory.lockValidUntil : memory.lockValidUntil;
   const leading = lockValidUntil !== null && lockValidUntil !== undefined;
   if (watchdog.running && (!leading || dynamic.pause)) {
@@ -257,11 +282,11 @@ export function* haCycle(input: CycleInput): Generator<Effect, CycleResult, unkn
   const leadsStandby = context.standby !== null && finalMemory.lockValidUntil !== null && finalMemory.lockValidUntil > now;
   const role = leadsStandby && baseRole === 'replica' ? 'standby_leader' : baseRole;
   const state = stateOf(pg, input.task, outcome);
-  yield* perform('dcs.touchMember', { data: memberData(settings, pg, role, state, dynamic) });
+  yield* perform('dcs.touchMember', { data: memberData(settings, pg, role, state, dynamic, finalMemory.scheduledRestart) });
 
   const holdsLock = finalMemory.lockValidUntil !== null && finalMemory.lockValidUntil > now;
   return {
-    memory: { ...finalMemory, cycles: finalMemory.cycles + 1, lastRole: role },
+    memory: { ...finalMemory, cycles: finalMemory.cycles + 1, lastRole: role, lastWalPosition: pg.walPosition },
     decision: outcome.decision,
     lockOwner: holdsLock ? settings.name : (cluster.leader?.name ?? null),
     holdsLock,
@@ -284,7 +309,13 @@ function nextMemory(memory: HaMemory, outcome: Outcome, pg: PostgresObservation)
   const merged = { ...memory, ...outcome.memory };
   // The wait for a switchover candidate counts only while it goes on uninterrupted.
   const waiting = outcome.decision.reason === 'waiting_for_switchover_candidate';
-  return { ...merged, postgresWasRunning: pg.running && !outcome.stopped, ...(waiting ? {} : { switchoverWaitSince: null }) };
+  const startOverdue = outcome.decision.reason === 'primary_start_timed_out';
+  return {
+    ...merged,
+    postgresWasRunning: pg.running && !outcome.stopped,
+    ...(waiting ? {} : { switchoverWaitSince: null }),
+    ...(startOverdue ? {} : { primaryStartTimedOutAt: null }),
+  };
 }
 
 function* decide(ctx: Context): Step {
@@ -335,6 +366,12 @@ function* decide(ctx: Context): Step {
     if (ctx.iAmLeader) {
       const renewed = yield* renewLock(ctx);
       if (!renewed) return lockLost(ctx, 'postgres is not ready');
+      // Still starting past primary_start_timeout: look for a replica to hand over to every cycle.
+      if (ctx.memory.primaryStartTimedOutAt != null) return yield* primaryStartOverdue(ctx, ctx.memory.primaryStartTimedOutAt);
+      return {
+        decision: decision('postgres_not_ready', 'postgres is running but does not accept connections yet'),
+        memory: { lockValidUntil: ctx.now + ctx.dynamic.timing.ttl * 1000 },
+      };
     }
     return { decision: decision('postgres_not_ready', 'postgres is running but does not accept connections yet') };
   }
@@ -362,7 +399,7 @@ function refused(message: string, reason: 'restart_refused' | 'reinitialize_refu
 
 /** The rules for operator requests: what may run now, and what is refused with which reason. */
 function* processCommand(ctx: Context, command: Command): Generator<Effect, CommandHandling, unknown> {
-  const { pg, cluster, dynamic, task } = ctx;
+  const { cluster, dynamic, task } = ctx;
   switch (command.kind) {
     case 'scheduleRestart': {
       if (dynamic.pause) return refused("Can't schedule restart in the paused state", 'restart_refused');
@@ -375,7 +412,7 @@ function* processCommand(ctx: Context, command: Command): Generator<Effect, Comm
       return { memory: { scheduledRestart: null }, commandOutcome: { accepted: true, message: 'scheduled restart deleted' } };
     case 'restart': {
       if (task?.state === 'running') return refused(`${describeTask(task.kind)} already in progress`, 'restart_refused');
-      const unmet = restartConditionsUnmet(pg, command);
+      const unmet = restartConditionsUnmet(ctx, command);
       if (unmet) {
         return { stop: { decision: decision('restart_refused', `restart refused: ${unmet}`), commandOutcome: { accepted: false, message: 'restart conditions are not satisfied' } } };
       }
@@ -402,10 +439,13 @@ function* processCommand(ctx: Context, command: Command): Generator<Effect, Comm
 }
 
 function restartConditionsUnmet(
-  pg: PostgresObservation,
+  ctx: Context,
   conditions: { role?: string; postgresVersionBelow?: number; restartPending?: boolean },
 ): string | null {
-  if (conditions.role && conditions.role !== (pg.role ?? 'unknown')) return `role is ${pg.role ?? 'unknown'}, not ${conditions.role}`;
+  const { pg } = ctx;
+  // The member's role, as Patroni compares it: a standby cluster's leader is standby_leader, not replica.
+  const role = restartFilterRole(pg, ctx.standby !== null && ctx.iAmLeader, ctx.memory.lastRole);
+  if (conditions.role && conditions.role !== role) return `role is ${role}, not ${conditions.role}`;
   if (conditions.postgresVersionBelow !== undefined && (pg.serverVersion ?? 0) >= conditions.postgresVersionBelow) {
     return `postgres version ${pg.serverVersion ?? 'unknown'} is not below ${conditions.postgresVersionBelow}`;
   }
@@ -439,7 +479,7 @@ function* dueScheduledRestart(ctx: Context): Generator<Effect, Outcome | null, u
   if (ctx.now - scheduled.at > 1.5 * ctx.dynamic.timing.loopWait * 1000) {
     return { decision: decision('restart_refused', `scheduled restart at ${scheduled.schedule} dropped: it is too late now`), memory: { scheduledRestart: null } };
   }
-  const unmet = restartConditionsUnmet(ctx.pg, scheduled);
+  const unmet = restartConditionsUnmet(ctx, scheduled);
   if (unmet) {
     return { decision: decision('restart_refused', `scheduled restart skipped: ${unmet}`), memory: { scheduledRestart: null } };
   }
@@ -519,14 +559,14 @@ function* afterTask(ctx: Context, task: Exclude<TaskState, { state: 'running' }>
   }
   if (task.state === 'succeeded') {
     const memory: Partial<HaMemory> = task.kind === 'start' || task.kind === 'restart' ? {} : { rewindArmed: false };
-    const role = pg.role ?? 'replica';
-    yield* perform('callback.run', { action: task.kind === 'restart' ? 'on_restart' : 'on_start', role });
+    // on_start / on_restart / on_role_change: announced by withLifecycleCallbacks (ha/callbacks.ts).
     return { decision: decision('task_succeeded', `${describeTask(task.kind)} finished`), memory, wakeSoon: true };
   }
   if (task.kind === 'rewind') {
     // Paused: a reinitialization is the operator's call, never automatic (simulator seed 137).
-    if (settings.removeDataDirectoryOnRewindFailure && !ctx.dynamic.pause) {
-      const source = upstreamOf(ctx.cluster.leader?.member ?? null);
+    if (reinitializeAfterRewindFailure(settings) && !ctx.dynamic.pause) {
+      // The standby leader rewinds from the remote primary: the leader member is itself, nothing to clone from.
+      const source = ctx.iAmLeader ? null : upstreamOf(ctx.cluster.leader?.member ?? null);
       if (source) {
         yield* perform('task.start', { task: { kind: 'reinitialize', source } });
         return { decision: decision('rewind_failed_reinitializing', `pg_rewind failed (${task.error}): reinitializing from ${source.name}`) };
@@ -536,6 +576,12 @@ function* afterTask(ctx: Context, task: Exclude<TaskState, { state: 'running' }>
       decision: decision('rewind_failed', `pg_rewind failed: ${task.error}; reinitialize this member to rejoin`),
       memory: { rewindArmed: true },
     };
+  }
+  if ((task.kind === 'start' || task.kind === 'restart') && ctx.iAmLeader && pg.running && !pg.accepting) {
+    // The start timed out, yet postgres is still starting (crash recovery, say): as Patroni, the lock goes only
+    // to a healthy replica; with none, waiting for this primary is the only way back.
+    if (!(yield* renewLock(ctx))) return lockLost(ctx, `postgres is still starting after ${describeTask(task.kind)} timed out`);
+    return yield* primaryStartOverdue(ctx, ctx.now);
   }
   if ((task.kind === 'start' || task.kind === 'restart') && ctx.iAmLeader) {
     yield* perform('dcs.releaseLeader', {});
@@ -547,6 +593,28 @@ function* afterTask(ctx: Context, task: Exclude<TaskState, { state: 'running' }>
     };
   }
   return { decision: decision('task_failed', `${describeTask(task.kind)} failed: ${task.error}`), wakeSoon: true };
+}
+
+/** The lock holder's start outlived its timeout (lock already renewed): fail over if a replica is fit, else keep waiting. */
+function* primaryStartOverdue(ctx: Context, since: number): Step {
+  const renewed = { lockValidUntil: ctx.now + ctx.dynamic.timing.ttl * 1000 };
+  const candidate = yield* healthyFailoverCandidate(ctx);
+  if (candidate) {
+    yield* perform('pg.stop', { mode: 'immediate' });
+    yield* perform('dcs.releaseLeader', {});
+    return {
+      decision: decision('start_failed_released_lock', `postgres did not start within the timeout: stopped it and released the leader lock for ${candidate}`),
+      memory: { lockValidUntil: null, rewindArmed: true },
+      postgresChanged: true,
+      stopped: true,
+      role: 'demoted',
+      wakeSoon: true,
+    };
+  }
+  return {
+    decision: decision('primary_start_timed_out', 'primary start has timed out, but no replica is fit to take over: still waiting for postgres'),
+    memory: { ...renewed, primaryStartTimedOutAt: since },
+  };
 }
 
 /** Empty or missing data directory: win the bootstrap race, clone from a member, or wait. */
@@ -588,6 +656,15 @@ function* withoutData(ctx: Context): Step {
     yield* perform('task.start', { task: { kind: 'clone', source } });
     return { decision: decision('clone_started', `creating a replica from ${source.name}`), role: 'uninitialized' };
   }
+  const methods = noLeaderCloneMethods({
+    initialize: cluster.initialize,
+    noLeaderMethods: settings.noLeaderReplicaMethods ?? [],
+    standbyMethods: ctx.standby ? (ctx.standby.createReplicaMethods ?? []) : null,
+  });
+  if (methods.length) {
+    yield* perform('task.start', { task: { kind: 'clone', source: NO_CLONE_SOURCE, methods } });
+    return { decision: decision('clone_without_leader_started', `no member to clone from: creating a replica with ${methods.join(', ')} (no_leader)`), role: 'uninitialized' };
+  }
   return { decision: decision('waiting_for_leader_to_bootstrap', 'waiting for the leader to bootstrap'), role: 'uninitialized' };
 }
 
@@ -615,6 +692,16 @@ function* recover(ctx: Context): Step {
           decision: decision('failover_after_crash', 'postgres crashed and primary_start_timeout is 0: released the lock to a healthy replica'),
           memory: { lockValidUntil: null, rewindArmed: true },
           role: 'demoted',
+        };
+      }
+      const remote = ctx.standby && formerPrimary && dynamic.usePgRewind ? remoteCloneSource(ctx.standby) : null;
+      if (remote) {
+        // A former primary leading a standby cluster (demote-cluster, or an agent restarted meanwhile): rewind
+        // onto the remote primary's timeline first; the rewind task starts us following it.
+        yield* perform('task.start', { task: { kind: 'rewind', source: remote } });
+        return {
+          decision: decision('rewind_started', `running pg_rewind from ${describeRemote(ctx.standby!)}: this data directory was a primary`),
+          memory: { lockValidUntil: ctx.now + dynamic.timing.ttl * 1000, rewindArmed: true },
         };
       }
       // A standby leader never starts as primary: it starts in recovery following the remote primary.
@@ -647,17 +734,21 @@ function* recover(ctx: Context): Step {
       wakeSoon: true,
     };
   }
-  if (formerPrimary && source) {
-    if (dynamic.usePgRewind) {
-      yield* perform('task.start', { task: { kind: 'rewind', source } });
-      return {
-        decision: decision('rewind_started', `running pg_rewind from ${source.name}: this data directory was a primary`),
-        memory: { rewindArmed: true },
-      };
-    }
+  const remedy = divergenceRemedyOf(ctx);
+  if (formerPrimary && source && remedy === 'rewind') {
+    yield* perform('task.start', { task: { kind: 'rewind', source } });
+    return {
+      decision: decision('rewind_started', `running pg_rewind from ${source.name}: this data directory was a primary`),
+      memory: { rewindArmed: true },
+    };
+  }
+  if (formerPrimary && source && remedy === 'reinitialize') {
     yield* perform('task.start', { task: { kind: 'reinitialize', source } });
     return {
-      decision: decision('reinitialize_started', `reinitializing from ${source.name}: a former primary and use_pg_rewind is off`),
+      decision: decision(
+        'reinitialize_diverged_timelines',
+        `reinitializing from ${source.name}: this data directory was a primary, use_pg_rewind is off and remove_data_directory_on_diverged_timelines is on`,
+      ),
       memory: { rewindArmed: true },
     };
   }
@@ -676,6 +767,14 @@ function* recover(ctx: Context): Step {
   };
 }
 
+function divergenceRemedyOf(ctx: Context): 'rewind' | 'reinitialize' | 'none' {
+  return divergenceRemedy({
+    usePgRewind: ctx.dynamic.usePgRewind,
+    removeDataDirectoryOnDivergedTimelines: ctx.settings.removeDataDirectoryOnDivergedTimelines === true,
+    standbyCluster: ctx.standby !== null,
+  });
+}
+
 /** Nobody holds the lock: take part in the race if this member is the best place for the primary. */
 function* leaderRace(ctx: Context): Step {
   const { pg, dynamic } = ctx;
@@ -686,11 +785,12 @@ function* leaderRace(ctx: Context): Step {
       return { decision: decision('not_candidate', 'paused: no automatic failover', 'paused'), role: 'replica' };
     }
   }
+  const postponed = racePostponed(ctx);
+  if (postponed) return postponed;
   const eligibility = yield* checkEligibility(ctx);
   if (eligibility) {
     if (pg.role === 'primary' && !dynamic.pause) {
       yield* perform('pg.stop', { mode: 'immediate' });
-      yield* perform('callback.run', { action: 'on_role_change', role: 'demoted' });
       return {
         decision: decision('demoted_other_leader', `demoted: not a healthy candidate (${eligibility.message})`),
         memory: { rewindArmed: true },
@@ -714,6 +814,34 @@ function* leaderRace(ctx: Context): Step {
     return { decision: decision('acquired_lock_as_primary', 'acquired the leader lock as the running primary'), memory };
   }
   return yield* promote(ctx, memory, 'acquired_lock_promoting', 'promoted self to leader by acquiring the leader lock');
+}
+
+/** primary_race_backoff (race-backoff.ts): wait while the vanished primary may only have frozen for a moment. */
+function racePostponed(ctx: Context): Outcome | null {
+  const { pg, dynamic, memory } = ctx;
+  const backoff = primaryRaceBackoff(memory.configData ?? ctx.settings.bootstrapDynamicConfig);
+  const verdict = raceBackoffVerdict({
+    now: ctx.now,
+    backoff,
+    loopWait: dynamic.timing.loopWait,
+    paused: dynamic.pause,
+    standbyCluster: ctx.standby !== null,
+    failoverCandidate: Boolean(ctx.cluster.failover?.candidate),
+    since: memory.raceBackoffSince ?? null,
+    previousWalPosition: memory.lastWalPosition ?? null,
+    walPosition: pg.walPosition,
+    streaming: pg.replicationState === 'streaming',
+  });
+  // A window always opens with a postponed cycle, which records its start; memory keeps it until a leader appears.
+  if (!verdict.postpone) return null;
+  const left = Math.ceil(verdict.secondsLeft);
+  const why = verdict.why === 'wal_advancing' ? 'my WAL position moved since the last cycle' : 'the leader key vanished less than loop_wait ago';
+  return {
+    decision: decision('race_postponed', `postponing the leader race (primary_race_backoff): ${why}, ${left} s until the race`),
+    memory: { raceBackoffSince: verdict.since },
+    // Patroni shortens its wait to the window's end, so the race starts on time.
+    wakeAt: verdict.since + backoff * 1000,
+  };
 }
 
 /** Returns why this member must not race, or null when it is the healthiest candidate it can see. */
@@ -857,7 +985,10 @@ function* asLeader(ctx: Context): Step {
   if (ctx.standby) {
     const handled = ctx.cluster.failover ? yield* processManualFailover(ctx, ctx.cluster.failover) : null;
     if (handled) return { ...handled, memory: { ...memory, ...handled.memory } };
-    return yield* asStandbyLeader(ctx, memory);
+    const led = yield* asStandbyLeader(ctx, memory);
+    // A restart scheduled on the standby leader falls due here, as on a primary (role filter: standby_leader).
+    const restart = led.postgresChanged ? null : yield* dueScheduledRestart(ctx);
+    return restart ? { ...restart, memory: { ...led.memory, ...restart.memory } } : led;
   }
   if (pg.role !== 'primary') {
     // standby_cluster was removed from the config while we led the standby cluster: this is its promotion.
@@ -907,11 +1038,13 @@ function* asStandbyLeader(ctx: Context, memory: Partial<HaMemory>): Step {
     standby,
     startTimeout: ctx.dynamic.primaryStartTimeout,
     lastRole: ctx.memory.lastRole,
+    usePgRewind: ctx.dynamic.usePgRewind,
   });
   const published = step.stopped ? {} : yield* publishLeaderState(ctx);
   return {
     decision: decision(step.reason, step.message),
-    memory: { ...memory, ...published },
+    // A demoted primary stays armed: should the rewind fail, recover() tries it again before starting.
+    memory: { ...memory, ...published, ...(step.wasPrimary ? { rewindArmed: true } : {}) },
     postgresChanged: step.postgresChanged,
     stopped: step.stopped,
     role: 'standby_leader',
@@ -1003,7 +1136,6 @@ function* processManualFailover(ctx: Context, failover: Failover): Generator<Eff
   // Graceful: a fast shutdown writes the shutdown checkpoint and walsenders send it before exiting; then the lock goes.
   yield* perform('pg.stop', primaryStop(ctx.dynamic));
   yield* perform('dcs.releaseLeader', {});
-  yield* perform('callback.run', { action: 'on_role_change', role: 'demoted' });
   return {
     decision: decision('switchover_demoted', `switchover: stopped postgres and released the lock for ${failover.candidate ?? candidate}`),
     memory: { lockValidUntil: null, rewindArmed: true },
@@ -1112,7 +1244,6 @@ function* follow(ctx: Context, leaderName: string, leaderMember: Member | null):
   }
   if (pg.role === 'primary') {
     yield* perform('pg.stop', { mode: 'immediate' });
-    yield* perform('callback.run', { action: 'on_role_change', role: 'demoted' });
     return {
       decision: decision('demoted_other_leader', `demoted: ${leaderName} holds the leader lock`),
       memory: { rewindArmed: true, lockValidUntil: null },
@@ -1131,7 +1262,9 @@ function* follow(ctx: Context, leaderName: string, leaderMember: Member | null):
   const followedName = describeFollow(target, leaderName);
   const leaderTimeline = typeof leaderMember?.data.timeline === 'number' ? leaderMember.data.timeline : null;
   const behindTimeline = leaderTimeline !== null && pg.timeline !== null && leaderTimeline > pg.timeline;
-  if (!ctx.dynamic.pause && behindTimeline && pg.replicationState !== 'streaming' && pastSwitchPoint(ctx.cluster, pg)) {
+  // Stopping helps only when something can bring the data directory back (diverged.ts); else it keeps trying to stream.
+  const recoverable = divergenceRemedyOf(ctx) !== 'none';
+  if (!ctx.dynamic.pause && recoverable && behindTimeline && pg.replicationState !== 'streaming' && pastSwitchPoint(ctx.cluster, pg)) {
     // WAL the new timeline never had: streaming cannot resume, only a rewind brings this replica back.
     yield* perform('pg.stop', { mode: 'fast' });
     return {
@@ -1142,7 +1275,7 @@ function* follow(ctx: Context, leaderName: string, leaderMember: Member | null):
       wakeSoon: true,
     };
   }
-  if (!ctx.dynamic.pause && memory.rewindArmed && behindTimeline) {
+  if (!ctx.dynamic.pause && recoverable && memory.rewindArmed && behindTimeline) {
     // A former primary started read-only may hold WAL the new leader never had: stop, then rewind.
     yield* perform('pg.stop', { mode: 'fast' });
     return {
@@ -1294,7 +1427,6 @@ function* renewLock(_ctx: Context): Generator<Effect, boolean, unknown> {
 
 function* demoteAfterLockLoss(_ctx: Context): Step {
   yield* perform('pg.stop', { mode: 'immediate' });
-  yield* perform('callback.run', { action: 'on_role_change', role: 'demoted' });
   return {
     decision: decision('lock_lost_demoted', 'demoted: failed to renew the leader lock'),
     memory: { lockValidUntil: null, rewindArmed: true },
@@ -1382,6 +1514,7 @@ export function memberData(
   role: MemberRole,
   state: PostgresState,
   dynamic: DynamicConfig,
+  scheduledRestart: ScheduledRestart | null = null,
 ): MemberData {
   const data: MemberData = {
     conn_url: settings.connUrl,
@@ -1400,7 +1533,16 @@ export function memberData(
     }
     if (pg.timeline !== null) data.timeline = pg.timeline;
   }
-  if (pg.pendingRestart) data.pending_restart = true;
+  if (pg.pendingRestart) {
+    data.pending_restart = true;
+    if (pg.pendingRestartReason && Object.keys(pg.pendingRestartReason).length) {
+      // A copy: member data is JSON the DCS plugins serialise, the observation is shared.
+      data.pending_restart_reason = Object.fromEntries(
+        Object.entries(pg.pendingRestartReason).map(([name, diff]) => [name, { old_value: diff.old_value, new_value: diff.new_value }]),
+      );
+    }
+  }
+  if (scheduledRestart) data.scheduled_restart = scheduledRestartData(scheduledRestart);
   if (dynamic.pause) data.pause = true;
   if (Object.keys(settings.tags).length) data.tags = { ...settings.tags };
   return data;

@@ -10,11 +10,26 @@ import type { FailsafeAck, FailsafePayload } from './failsafe.js';
 /** A store operation either answered or the store could not be reached. */
 export type DcsOutcome<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
 
+/**
+ * A clone with no member to copy: replica methods marked `no_leader` (a restore from backup, say) create the
+ * data directory on their own (ha/no-leader-clone.ts). It has a name, for logs, and nothing to connect to.
+ */
+export interface NoCloneSource {
+  readonly none: true;
+  readonly name: string;
+}
+
+export type CloneSource = Upstream | NoCloneSource;
+
+export function isNoCloneSource(source: CloneSource): source is NoCloneSource {
+  return 'none' in source;
+}
+
 /** Long operations run in the background; the cycle starts them and sees their state on later cycles. */
 export type TaskSpec =
   | { readonly kind: 'bootstrap' }
   /** `methods`: the replica methods to use by name (a standby cluster's own list); default the local ones. */
-  | { readonly kind: 'clone'; readonly source: Upstream; readonly methods?: readonly string[] }
+  | { readonly kind: 'clone'; readonly source: CloneSource; readonly methods?: readonly string[] }
   | { readonly kind: 'rewind'; readonly source: Upstream }
   | { readonly kind: 'reinitialize'; readonly source: Upstream }
   | {

@@ -25,7 +25,9 @@ export function* shutdownSequence(input: {
   if (pg.running) {
     const killAfter = pg.role === 'primary' ? input.primaryStopKillAfter : undefined;
     const stopped = yield* perform('pg.stop', killAfter === undefined ? { mode: 'fast' } : { mode: 'fast', killAfter });
-    if (stopped) yield* perform('callback.run', { action: 'on_stop', role: pg.role ?? 'replica' });
+    // Patroni announces every stop of a running postgres with the role it had (ha/callbacks.ts).
+    const role = pg.role === 'primary' ? 'primary' : input.memory.lastRole === 'standby_leader' ? 'standby_leader' : 'replica';
+    if (stopped) yield* perform('callback.run', { action: 'on_stop', role });
     // Only once postgres is down may the host stop counting; a failed stop keeps the watchdog armed.
     if (stopped && input.watchdogRunning) yield* perform('watchdog.disable', {});
     if (!stopped) {

@@ -225,6 +225,51 @@ describe('the HA cycle in a standby cluster', () => {
     expect(result.holdsLock).toBe(true);
   });
 
+  it('with use_pg_rewind, rewinds a demoted primary onto the remote primary before following it', () => {
+    const a = cluster({ ...standbyConfig, postgresql: { use_pg_rewind: true } }, [member('b1', 6001, { role: 'primary' })], 'b1');
+    const primary = pg({ role: 'primary', controlState: 'in production', standbySignal: false, replicationState: null });
+    const { result, effects } = run({ pg: primary, pgAfter: pg({ running: false, accepting: false, role: null }), cluster: a, memory: { lastRole: 'primary' } });
+    expect(result.decision.reason).toBe('demoting_to_standby_cluster');
+    expect(only(effects, 'pg.stop')).toEqual([{ kind: 'pg.stop', mode: 'fast' }]);
+    expect(only(effects, 'task.start').map((effect) => effect.task)).toEqual([
+      { kind: 'rewind', source: expect.objectContaining({ name: 'remote_member', host: '10.0.0.5', port: 5433, slotName: null }) },
+    ]);
+    expect(result.memory.rewindArmed).toBe(true);
+    expect(result.holdsLock).toBe(true);
+  });
+
+  it('a stopped former primary leading the standby cluster rewinds from the remote primary before it starts', () => {
+    const a = cluster({ ...standbyConfig, postgresql: { use_pg_rewind: true } }, [member('b1', 6001)], 'b1');
+    const down = pg({ running: false, accepting: false, role: null, controlState: 'shut down', standbySignal: false });
+    const { result, effects } = run({ pg: down, cluster: a, memory: { lastRole: 'standby_leader' } });
+    expect(result.decision.reason).toBe('rewind_started');
+    expect(only(effects, 'task.start')[0]?.task).toMatchObject({ kind: 'rewind', source: { name: 'remote_member', host: '10.0.0.5' } });
+    expect(only(effects, 'dcs.releaseLeader')).toEqual([]);
+    expect(result.holdsLock).toBe(true);
+  });
+
+  it('a standby leader whose rewind failed never reinitializes from itself', () => {
+    const a = cluster({ ...standbyConfig, postgresql: { use_pg_rewind: true } }, [member('b1', 6001)], 'b1');
+    const down = pg({ running: false, accepting: false, role: null, controlState: 'shut down', standbySignal: false });
+    const effects: Effect[] = [];
+    const cycle = haCycle({
+      settings: { ...settings, removeDataDirectoryOnRewindFailure: true },
+      memory: { ...INITIAL_MEMORY, lastRole: 'standby_leader', lockValidUntil: NOW + 30_000 },
+      now: NOW,
+      task: { kind: 'rewind', state: 'failed', startedAt: NOW - 5_000, error: 'could not connect to the source server' },
+    });
+    let step = cycle.next();
+    while (!step.done) {
+      effects.push(step.value);
+      const kind = step.value.kind;
+      const answer = kind === 'pg.observe' ? down : kind === 'dcs.load' ? { ok: true, value: a } : kind === 'peers.probe' ? [] : kind.startsWith('dcs.') ? { ok: true, value: true } : true;
+      step = cycle.next(answer);
+    }
+    expect(step.value.decision.reason).toBe('rewind_failed');
+    expect(only(effects, 'task.start')).toEqual([]);
+    expect(step.value.memory.rewindArmed).toBe(true);
+  });
+
   it('promotes when standby_cluster is removed from the config', () => {
     const b = cluster({ standby_cluster: null }, [member('b1', 6001, { role: 'standby_leader' })], 'b1');
     const { result, effects } = run({ pg: pg(), pgAfter: pg({ role: 'primary' }), cluster: b, memory: { lastRole: 'standby_leader' } });

@@ -183,6 +183,8 @@ export interface StandbyLeaderInput {
   readonly startTimeout: number;
   /** Last cycle's role: `standby_leader` means nothing changed hands. */
   readonly lastRole: string | null;
+  /** `use_pg_rewind`: a demoted primary is rewound onto the remote primary's timeline before it follows it. */
+  readonly usePgRewind: boolean;
 }
 
 export interface StandbyLeaderStep {
@@ -208,11 +210,17 @@ export function* standbyLeaderStep(input: StandbyLeaderInput): Generator<Effect,
   if (pg.role === 'primary') {
     // Fast, not immediate: the shutdown checkpoint reaches the archive and our replicas before we follow elsewhere.
     yield* perform('pg.stop', { mode: 'fast' });
-    yield* perform('task.start', { task: { kind: 'start', role: 'replica', upstream, timeout: input.startTimeout } });
+    // The remote primary is often a former standby cluster of ours, promoted: our timeline went on past the point
+    // where its timeline forked off, and streaming could never resume. pg_rewind finds out (and does nothing when
+    // there is no divergence); the rewind task then starts us following the remote primary.
+    const rewindSource = input.usePgRewind ? remoteCloneSource(standby) : null;
+    yield* perform('task.start', {
+      task: rewindSource ? { kind: 'rewind', source: rewindSource } : { kind: 'start', role: 'replica', upstream, timeout: input.startTimeout },
+    });
     yield* perform('callback.run', { action: 'on_role_change', role: 'standby_leader' });
     return {
       reason: 'demoting_to_standby_cluster',
-      message: `demoting to a standby cluster: restarting as standby leader following ${where}`,
+      message: `demoting to a standby cluster: ${rewindSource ? 'rewinding onto and ' : ''}restarting as standby leader following ${where}`,
       postgresChanged: true,
       stopped: true,
       wasPrimary: true,

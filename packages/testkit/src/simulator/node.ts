@@ -3,7 +3,17 @@
  * leader key changes or a task ends) running the core's `haCycle` and `shutdownSequence` unchanged, with
  * every effect carried out against the models in virtual time.
  */
-import { INITIAL_MEMORY, answerFailsafePost, haCycle, parseSyncStandbyNames, resolveDynamicConfig, shutdownSequence, slotNameForMember } from '@pgwarden/core';
+import {
+  INITIAL_MEMORY,
+  answerFailsafePost,
+  haCycle,
+  parseSyncStandbyNames,
+  remoteUpstream,
+  resolveDynamicConfig,
+  shutdownSequence,
+  slotNameForMember,
+  standbyClusterOf,
+} from '@pgwarden/core';
 import type {
   Cluster,
   CycleResult,
@@ -57,6 +67,14 @@ export interface World {
   beforePromote(node: SimNode): void;
   afterBecamePrimary(node: SimNode, how: string): void;
   onAction(node: SimNode, action: string): void;
+  /** The remote primary of a standby cluster (no member: reached as REMOTE_UPSTREAM_NAME), or null. */
+  remote(): SimPostgres | null;
+}
+
+/** A server a member can read WAL or files from: another member's PostgreSQL, or the standby cluster's remote primary. */
+interface Endpoint {
+  readonly pg: SimPostgres;
+  readonly node: SimNode | null;
 }
 
 interface RunningTask {
@@ -64,6 +82,9 @@ interface RunningTask {
   readonly startedAt: number;
   readonly endsAt: number;
 }
+
+/** The name the core gives the remote primary of a standby cluster in its upstreams (what `pg.follow` receives). */
+export const REMOTE_UPSTREAM_NAME = remoteUpstream(standbyClusterOf({ standby_cluster: { host: 'remote' } })!).name;
 
 /** Patroni's probe timeout (the agent's PEER_TIMEOUT_MS): an unreachable peer costs that long. */
 const PEER_TIMEOUT_MS = 2000;
@@ -359,7 +380,8 @@ export class SimNode {
         const pg = this.pg;
         if (!pg.running || !pg.accepting) return null;
         for (const name of changes.drop) pg.slots.delete(name);
-        for (const name of changes.createPhysical) if (!pg.slots.has(name)) pg.slots.set(name, { type: 'physical', restartLsn: null, database: null, plugin: null });
+        // The driver reserves WAL at once (pg_create_physical_replication_slot(name, true)): restart_lsn is set.
+        for (const name of changes.createPhysical) if (!pg.slots.has(name)) pg.slots.set(name, { type: 'physical', restartLsn: pg.lsn, database: null, plugin: null });
         // No logical decoding here: a logical slot is created only on a primary, as PostgreSQL 15 allows.
         const failed: string[] = [];
         for (const spec of changes.createLogical) {
@@ -468,7 +490,9 @@ export class SimNode {
 
   #startTask(spec: TaskSpec): boolean {
     if (this.task) return false;
-    if (!this.#inShutdown && spec.kind !== 'clone' && spec.kind !== 'bootstrap') this.world.onAction(this, `task ${spec.kind}`);
+    if (!this.#inShutdown && spec.kind !== 'clone' && spec.kind !== 'bootstrap') {
+      this.world.onAction(this, spec.kind === 'restart' && spec.installSlots ? 'task restart (copy logical slots)' : `task ${spec.kind}`);
+    }
     const duration = this.#taskDuration(spec);
     const startedAt = this.localNow();
     this.task = { spec, startedAt, endsAt: this.world.scheduler.now() + duration };
@@ -479,7 +503,8 @@ export class SimNode {
     if (spec.kind === 'reinitialize') {
       this.pg.stop('immediate');
       this.pg.wipe();
-    } else if (spec.kind === 'restart') {
+    } else if (spec.kind === 'restart' && !spec.installSlots) {
+      // A slot copy stops postgres only once it has read the primary's slots (at the end, in #installSlots).
       this.pg.stop('fast');
     }
     const epoch = this.epoch;
@@ -519,9 +544,8 @@ export class SimNode {
   /** Carries out the end of a task; returns an error message when it failed. */
   #completeTask(spec: TaskSpec): string | null {
     const pg = this.pg;
-    const sourceNode = 'source' in spec ? this.world.node(spec.source.name) : undefined;
-    const sourceReady = (): boolean =>
-      sourceNode !== undefined && sourceNode.pg.running && sourceNode.pg.accepting && !sourceNode.pg.frozen && this.world.peersConnected(this, sourceNode);
+    const source = 'source' in spec ? this.#endpoint(spec.source.name) : null;
+    const sourceReady = (): boolean => source !== null && this.#reachable(source);
     const startAs = (role: 'primary' | 'replica', upstream: string | null, bootstrap = false): string | null => {
       if (!pg.start(role, upstream)) return 'postgres did not start';
       // A bootstrap starts its primary before taking the lock (the initialize key is its claim).
@@ -534,23 +558,24 @@ export class SimNode {
         return startAs('primary', null, true);
       case 'clone':
       case 'reinitialize':
-        if (!sourceReady() || !sourceNode) {
+        if (!sourceReady() || !source) {
           pg.wipe();
           return `pg_basebackup from ${spec.source.name} failed: source not reachable`;
         }
         pg.wipe();
-        pg.copyFrom(sourceNode.pg);
+        pg.copyFrom(source.pg);
         return startAs('replica', spec.source.name);
       case 'rewind': {
-        if (!sourceReady() || !sourceNode) return `could not connect to ${spec.source.name}`;
+        if (!sourceReady() || !source) return `could not connect to ${spec.source.name}`;
         if (pg.running) return 'target server must be shut down cleanly';
-        const outcome = rewind(pg, sourceNode.pg);
+        const outcome = rewind(pg, source.pg);
         if (!outcome.ok) return outcome.error;
         this.world.trace(this.name, `pg_rewind: ${outcome.detail}`);
         return startAs('replica', spec.source.name);
       }
       case 'start':
       case 'restart':
+        if (spec.kind === 'restart' && spec.installSlots) return this.#installSlots(spec.installSlots, spec.upstream?.name ?? null);
         if (pg.dataDirectory !== 'initialized') return 'no data directory';
         if (pg.running) return null;
         return startAs(spec.role, spec.upstream?.name ?? null);
@@ -578,6 +603,41 @@ export class SimNode {
       replica.lsn = pg.lsn;
       replica.lineage = [...pg.lineage];
     }
+  }
+
+  /** A member's PostgreSQL or, by the name the core gives it, the standby cluster's remote primary. */
+  #endpoint(name: string): Endpoint | null {
+    if (name === REMOTE_UPSTREAM_NAME) {
+      const remote = this.world.remote();
+      return remote ? { pg: remote, node: null } : null;
+    }
+    const node = this.world.node(name);
+    return node ? { pg: node.pg, node } : null;
+  }
+
+  /** The endpoint answers: its PostgreSQL runs and takes connections, and no partition lies between (the remote primary is always reachable). */
+  #reachable(endpoint: Endpoint): boolean {
+    const { pg, node } = endpoint;
+    return pg.running && pg.accepting && !pg.frozen && (node === null || this.world.peersConnected(this, node));
+  }
+
+  /**
+   * The agent's slot copy (`restart` with `installSlots`): read the permanent logical slots on the primary, then,
+   * if it has any of them, stop, install them as they stand there (pg_replslot files) and start as a replica.
+   */
+  #installSlots(install: { readonly source: { readonly name: string }; readonly slots: readonly { readonly name: string }[] }, upstream: string | null): string | null {
+    const pg = this.pg;
+    const source = this.#endpoint(install.source.name);
+    if (!source || !this.#reachable(source)) return `reading logical slots on ${install.source.name} failed: not reachable`;
+    // The agent reads them only from a server out of recovery: a standby answers with none.
+    const onPrimary = source.pg.mode === 'primary';
+    const found = install.slots.map((spec) => [spec.name, source.pg.slots.get(spec.name)] as const).filter(([, slot]) => onPrimary && slot?.type === 'logical');
+    if (!found.length) return null;
+    if (pg.dataDirectory !== 'initialized') return 'no data directory';
+    pg.stop('fast');
+    for (const [name, slot] of found) if (slot) pg.slots.set(name, { ...slot });
+    this.world.trace(this.name, `copied logical slots ${found.map(([name]) => name).join(', ')} from ${install.source.name}`);
+    return pg.start('replica', upstream) ? null : 'postgres did not start';
   }
 
   /** pg_stat_replication on this node: the replicas streaming from it now, with the sync_state PostgreSQL reports. */
@@ -630,15 +690,8 @@ export class SimNode {
       pg.streaming = false;
       return;
     }
-    const upstream = this.world.node(pg.upstream);
-    const connected =
-      upstream !== undefined &&
-      upstream !== this &&
-      upstream.pg.running &&
-      upstream.pg.accepting &&
-      !upstream.pg.frozen &&
-      this.world.peersConnected(this, upstream) &&
-      canStream(pg, upstream.pg);
+    const upstream = this.#endpoint(pg.upstream);
+    const connected = upstream !== null && upstream.node !== this && this.#reachable(upstream) && canStream(pg, upstream.pg);
     if (!connected || !upstream) {
       pg.streaming = false;
       return;
@@ -646,5 +699,8 @@ export class SimNode {
     pg.streaming = true;
     pg.lsn = Math.min(upstream.pg.lsn, pg.lsn + bytes);
     pg.lineage = upstream.pg.lineage.filter((branch) => branch.start <= pg.lsn);
+    // Streaming through its slot there: the walsender moves the slot's restart_lsn with the replica's feedback.
+    const slot = upstream.pg.slots.get(slotNameForMember(this.name));
+    if (slot?.type === 'physical') slot.restartLsn = pg.lsn;
   }
 }

@@ -3,16 +3,16 @@
  * simulated PostgreSQL servers, in virtual time, under a fault schedule drawn from a seed, with the safety
  * and liveness invariants checked after every event. The same seed replays the same run, event for event.
  */
-import { checkSwitchoverRequest, parseSyncStandbyNames, resolveDynamicConfig, slotNameForMember } from '@pgwarden/core';
+import { checkSwitchoverRequest, parseSyncStandbyNames, resolveDynamicConfig, slotNameForMember, slotSettings, standbyClusterOf } from '@pgwarden/core';
 import type { DynamicConfig, Effect, HaSettings, SwitchoverRequest } from '@pgwarden/core';
 import type { Rng } from './prng.js';
 import { createRng } from './prng.js';
 import { Scheduler } from './scheduler.js';
 import { SimStore } from './store.js';
 import type { World } from './node.js';
-import { SimNode } from './node.js';
+import { REMOTE_UPSTREAM_NAME, SimNode } from './node.js';
 import type { Branch } from './postgres.js';
-import { divergencePoint } from './postgres.js';
+import { SimPostgres, divergencePoint } from './postgres.js';
 
 export type FaultKind =
   | 'kill'
@@ -67,8 +67,13 @@ export interface SimulationOptions {
   readonly electionMarginMs?: number;
   /** Dynamic configuration overrides (ttl, loop_wait, postgresql.use_pg_rewind...); by default drawn from the seed. */
   readonly dynamicConfig?: Readonly<Record<string, unknown>>;
-  /** Tags per member name. */
+  /** Tags per member name; by default drawn from the seed (sometimes one member has `replicatefrom: <another>`). */
   readonly tags?: Readonly<Record<string, Record<string, unknown>>>;
+  /**
+   * A standby cluster: a simulated remote primary (no member, always reachable, always writing) and
+   * `standby_cluster` in the bootstrap dynamic config. By default drawn from the seed (8 %).
+   */
+  readonly standbyCluster?: boolean;
   /** Called once the simulation exists and before it runs: schedule a scenario's faults with `at`. */
   readonly scenario?: (simulation: Simulation) => void;
 }
@@ -89,7 +94,11 @@ export interface Violation {
     | 'elected-after-faults'
     | 'replicas-streaming'
     | 'sync-commit-lost'
-    | 'member-slots';
+    | 'member-slots'
+    | 'cascade-followed'
+    | 'standby-never-writable'
+    | 'standby-follows-remote'
+    | 'logical-slot-kept';
   readonly t: number;
   readonly message: string;
 }
@@ -114,6 +123,12 @@ export interface SimulationResult {
     readonly faults: number;
     /** Ticks on which a primary acknowledged commits synchronously. */
     readonly syncAcks: number;
+    /**
+     * Members that became primary without a copy of a permanent logical slot (it is created anew there, and its
+     * consumers miss what was written since they last confirmed). Not an invariant: Patroni does not wait for
+     * the copy before a failover either.
+     */
+    readonly logicalSlotGaps: number;
   };
   /** When the faults stopped (virtual ms since start). */
   readonly quietAt: number;
@@ -136,10 +151,14 @@ export class Simulation {
   readonly trace: TraceEntry[] = [];
   readonly leaders: LeaderChange[] = [];
   readonly options: SimulationOptions;
+  /** Tags per member, as given or drawn. */
+  readonly tags: Readonly<Record<string, Record<string, unknown>>>;
   readonly warmupMs: number;
   readonly faultPhaseMs: number;
   readonly quietMs: number;
   readonly bootstrapConfig: Record<string, unknown>;
+  /** The remote primary of a standby cluster, or null. */
+  readonly remote: SimPostgres | null;
   readonly #rng: Rng;
   readonly #faultRng: Rng;
   readonly #workRng: Rng;
@@ -157,6 +176,7 @@ export class Simulation {
   /** The newest commit acknowledged as synchronous: its position, the history it belongs to, and by whom. */
   #lastSyncAck: { lsn: number; lineage: readonly Branch[]; primary: string } | null = null;
   #syncAcks = 0;
+  #logicalSlotGaps = 0;
 
   constructor(options: SimulationOptions) {
     this.options = options;
@@ -178,6 +198,26 @@ export class Simulation {
           };
     // Its own stream again, for the same reason.
     const failsafeConfig = root.fork().chance(0.3) ? { failsafe_mode: true } : {};
+    // Cascading, standby cluster, permanent logical slot: each from its own stream, appended after the others.
+    const count = options.nodes ?? 3;
+    const names = Array.from({ length: count }, (_, index) => `node${index + 1}`);
+    const cascadeRng = root.fork();
+    const drawnTags: Record<string, Record<string, unknown>> = {};
+    if (count > 1 && cascadeRng.chance(0.3)) {
+      const member = cascadeRng.pick(names);
+      drawnTags[member] = { replicatefrom: cascadeRng.pick(names.filter((name) => name !== member)) };
+    }
+    this.tags = options.tags ?? drawnTags;
+    const standby = options.standbyCluster ?? root.fork().chance(0.08);
+    const slotsConfig = root.fork().chance(0.25) ? { slots: { cdc: { type: 'logical', database: 'postgres', plugin: 'test_decoding' } } } : {};
+    if (standby) {
+      // The primary of the other cluster: a server of its own that this cluster replicates from.
+      this.remote = new SimPostgres();
+      this.remote.initdb(`6${String(++this.#branchId).padStart(18, '0')}`, ++this.#branchId);
+      this.remote.start('primary', null);
+    } else {
+      this.remote = null;
+    }
     this.warmupMs = options.warmupMs ?? 60_000;
     this.faultPhaseMs = options.faultPhaseMs ?? 600_000;
     this.quietMs = options.quietMs ?? 300_000;
@@ -193,22 +233,28 @@ export class Simulation {
       postgresql: { use_pg_rewind: setupRng.chance(0.7), use_slots: true },
       ...syncConfig,
       ...failsafeConfig,
+      ...slotsConfig,
+      ...(standby ? { standby_cluster: { host: '10.0.1.1', port: 5432 } } : {}),
       ...options.dynamicConfig,
     };
-    const count = options.nodes ?? 3;
     const world = this.#world();
+    // Without pg_rewind, a diverged former primary comes back only if its data directory may be removed
+    // (`remove_data_directory_on_diverged_timelines`, as in Patroni); the simulated members allow it, so every
+    // seed can still reach a healthy cluster. (Typed loosely: a core without that setting ignores it.)
+    const removeOnDiverged = !resolveDynamicConfig(this.bootstrapConfig).usePgRewind;
     for (let index = 1; index <= count; index++) {
       const name = `node${index}`;
-      const settings: HaSettings = {
+      const settings: HaSettings & { readonly removeDataDirectoryOnDivergedTimelines?: boolean } = {
         name,
         scope: 'sim',
-        tags: options.tags?.[name] ?? {},
+        tags: this.tags[name] ?? {},
         connUrl: `postgres://10.0.0.${index}:5432/postgres`,
         apiUrl: `http://10.0.0.${index}:8008/patroni`,
         patroniVersion: '4.1.4',
         bootstrapDynamicConfig: this.bootstrapConfig,
         enforceTimingMinimums: true,
         removeDataDirectoryOnRewindFailure: setupRng.chance(0.5),
+        removeDataDirectoryOnDivergedTimelines: removeOnDiverged,
       };
       this.nodes.push(new SimNode(settings, world, this.#rng.fork()));
       // Some replicas are slow: they receive at most this many bytes per tick.
@@ -237,18 +283,26 @@ export class Simulation {
     return found;
   }
 
-  /** The member holding the lock while running read-write, or null. */
+  /**
+   * The member holding the lock while running read-write, or null. In a standby cluster: the lock holder
+   * while it runs in recovery following the remote primary (the standby leader).
+   */
   leader(): string | null {
     const holder = this.store.leader();
     if (!holder) return null;
     const node = this.nodes.find((candidate) => candidate.name === holder.name);
-    return node?.pg.writable() ? node.name : null;
+    if (!node) return null;
+    if (this.standbyActive()) return node.pg.running && node.pg.accepting && !node.pg.frozen && node.pg.mode === 'replica' && node.pg.upstream === REMOTE_UPSTREAM_NAME ? node.name : null;
+    return node.pg.writable() ? node.name : null;
+  }
+
+  /** The `config` key (or, before it exists, the bootstrap config) makes this a standby cluster. */
+  standbyActive(): boolean {
+    return standbyClusterOf(this.#configData()) !== null;
   }
 
   dynamic(): DynamicConfig {
-    const raw = this.store.raw('config');
-    const data = raw ? (JSON.parse(raw) as Record<string, unknown>) : this.bootstrapConfig;
-    return resolveDynamicConfig(data);
+    return resolveDynamicConfig(this.#configData());
   }
 
   log(node: string, text: string): void {
@@ -375,6 +429,18 @@ export class Simulation {
     return this.store.setConfig({ ...cluster.config.data, pause: paused }, cluster.config.version);
   }
 
+  /** The operator promotes a standby cluster: `standby_cluster` is removed from the `config` key (compare-and-set). */
+  promoteCluster(): boolean {
+    const cluster = this.store.loadCluster();
+    if (this.#outage || !cluster.config) {
+      this.log('operator', 'promote-cluster failed');
+      return false;
+    }
+    this.#faults++;
+    this.log('operator', 'promote-cluster: standby_cluster removed from the config');
+    return this.store.setConfig({ ...cluster.config.data, standby_cluster: null }, cluster.config.version);
+  }
+
   /**
    * Resume as a careful operator does: an agent stopped during maintenance left its PostgreSQL running
    * (as Patroni does when paused); it is started again before the cluster resumes, or its orphaned primary
@@ -419,6 +485,7 @@ export class Simulation {
       leaders: this.leaders,
       stats: {
         syncAcks: this.#syncAcks,
+        logicalSlotGaps: this.#logicalSlotGaps,
         virtualMs: this.elapsed(),
         events: this.#events,
         cycles: this.nodes.reduce((sum, node) => sum + node.cycles, 0),
@@ -456,6 +523,7 @@ export class Simulation {
       beforePromote: (node) => this.#checkPromote(node),
       afterBecamePrimary: (node, how) => this.#checkBecamePrimary(node, how),
       onAction: (node, action) => this.#checkPausedAction(node, action),
+      remote: () => this.remote,
     };
   }
 
@@ -464,9 +532,14 @@ export class Simulation {
     const tick = (): void => {
       for (const node of this.nodes) {
         if (!node.pg.writable()) continue;
+        // A logical decoding client confirms what was written up to the last tick (no draw: earlier draws stay).
+        for (const slot of node.pg.slots.values()) if (slot.type === 'logical') slot.restartLsn = Math.max(slot.restartLsn ?? 0, node.pg.lsn);
         // Writes; now and then a bulk load that leaves slow replicas past maximum_lag_on_failover.
         node.pg.lsn += this.#workRng.chance(0.005) ? 2_500_000 : this.#workRng.int(0, 65_536);
       }
+      // The remote primary of a standby cluster writes on, whatever happens here; slower than the slowest replica
+      // receives, so a cascading replica that got ahead of its slow upstream is caught up with again.
+      if (this.remote?.writable()) this.remote.lsn += 8_192;
       for (const node of this.nodes) {
         const slow = this.#slowReplica.get(node.name);
         const bytes = this.#workRng.chance(0.05) ? 0 : (slow ?? Number.MAX_SAFE_INTEGER);
@@ -572,8 +645,12 @@ export class Simulation {
   #checkAfterEvent(): void {
     const holder = this.store.leader();
     let writableLeader: string | null = null;
+    const standby = this.remote !== null && this.standbyActive();
     for (const node of this.nodes) {
       if (!node.pg.writable()) continue;
+      if (standby) {
+        this.fail('standby-never-writable', `${node.name} runs read-write (timeline ${node.pg.timeline ?? '?'}, lsn ${node.pg.lsn}) in a standby cluster; lock: ${holder?.name ?? 'nobody'}`);
+      }
       if (holder && holder.name !== node.name) {
         this.fail(
           'single-writable-primary',
@@ -594,6 +671,7 @@ export class Simulation {
   /** (b) and (c): promotion only with the lock, and not past maximum_lag_on_failover unless the operator named it. */
   #checkPromote(node: SimNode): void {
     this.#promotions++;
+    if (this.standbyActive()) this.fail('standby-never-writable', `${node.name} promotes in a standby cluster`);
     const holder = this.store.leader();
     if (holder?.name !== node.name) {
       this.fail('promote-holds-lock', `${node.name} promotes while ${holder ? `${holder.name} holds the leader lock` : 'nobody holds the leader lock'}`);
@@ -660,6 +738,12 @@ export class Simulation {
 
   #checkBecamePrimary(node: SimNode, how: string): void {
     this.log(node.name, `postgres now read-write: ${how}`);
+    if (this.standbyActive()) this.fail('standby-never-writable', `${node.name} becomes read-write (${how}) in a standby cluster`);
+    for (const [name, slot] of Object.entries(slotSettings(this.#configData()).permanent)) {
+      if (slot.type !== 'logical' || node.pg.slots.get(name)?.type === 'logical') continue;
+      this.#logicalSlotGaps++;
+      this.log(node.name, `no copy of the logical slot ${name} on the new primary: it is created anew`);
+    }
     this.#checkSyncCommitKept(node, how);
     if (how.startsWith('promoted')) return;
     const holder = this.store.leader();
@@ -673,6 +757,8 @@ export class Simulation {
     const data = node.view?.config?.data ?? node.memory.configData;
     if (!data || !resolveDynamicConfig(data).pause) return;
     if (node.view?.failover?.candidate) return; // the operator asked for this switchover
+    // Copying permanent logical slots restarts a replica even while paused, as Patroni does (slot upkeep, not HA).
+    if (action === 'task restart (copy logical slots)') return;
     this.fail('paused-no-action', `${node.name} acts while the cluster is paused: ${action}`);
   }
 
@@ -699,16 +785,66 @@ export class Simulation {
     if (this.#quiet) this.#checkElection();
     const leader = this.leader();
     if (!leader) return this.fail('elected-after-faults', `no leader at the end: ${this.#describeNodes()}`);
-    const lagging = this.nodes.filter((node) => node.name !== leader && !(node.pg.running && node.pg.mode === 'replica' && node.pg.upstream === leader && node.pg.streaming));
+    const standby = this.standbyActive();
+    const leaderPg = this.node(leader).pg;
+    // The standby leader streams from the remote primary (leader() already saw it follow there).
+    if (standby && !leaderPg.streaming) {
+      this.fail('standby-follows-remote', `${this.quietMs / 1000} s after the faults stopped, the standby leader ${leader} does not stream from the remote primary; ${this.#describeNodes()}`);
+    }
+    const expected = new Map(this.nodes.filter((node) => node.name !== leader).map((node) => [node.name, this.#expectedUpstream(node, leader)] as const));
+    // (e) Everyone else streams from the leader, or from the member its replicatefrom tag names.
+    const lagging = this.nodes.filter((node) => {
+      if (node.name === leader) return false;
+      const pg = node.pg;
+      return !(pg.running && pg.mode === 'replica' && pg.streaming && (pg.upstream === leader || pg.upstream === expected.get(node.name)));
+    });
     if (lagging.length) {
       this.fail('replicas-streaming', `${this.quietMs / 1000} s after the faults stopped, not streaming from ${leader}: ${lagging.map((node) => node.name).join(', ')}; ${this.#describeNodes()}`);
     }
-    // (g) Each member streams through its own physical slot on the leader, so the leader keeps the WAL it needs.
-    const slots = this.node(leader).pg.slots;
-    const unslotted = this.nodes.filter((node) => node.name !== leader && slots.get(slotNameForMember(node.name))?.type !== 'physical');
-    if (unslotted.length) {
-      this.fail('member-slots', `${this.quietMs / 1000} s after the faults stopped, ${leader} holds no slot for ${unslotted.map((node) => node.name).join(', ')} (slots: ${[...slots.keys()].join(', ') || 'none'})`);
+    // (h) A member tagged replicatefrom X streams from X while X is a healthy streaming replica.
+    const astray = this.nodes.filter((node) => node.name !== leader && node.pg.upstream !== expected.get(node.name));
+    if (astray.length) {
+      this.fail('cascade-followed', `${this.quietMs / 1000} s after the faults stopped, ${astray.map((node) => `${node.name} streams from ${node.pg.upstream ?? 'nobody'}, not ${expected.get(node.name) ?? '?'}`).join('; ')}; ${this.#describeNodes()}`);
     }
+    // (g) Each member streams through its own physical slot on its upstream, so that server keeps the WAL it needs.
+    const unslotted = this.nodes.filter((node) => node.name !== leader && this.node(node.pg.upstream ?? leader).pg.slots.get(slotNameForMember(node.name))?.type !== 'physical');
+    if (unslotted.length) {
+      const where = (node: SimNode): string => {
+        const upstream = this.node(node.pg.upstream ?? leader);
+        return `${node.name} on ${upstream.name} (slots: ${[...upstream.pg.slots.keys()].join(', ') || 'none'})`;
+      };
+      this.fail('member-slots', `${this.quietMs / 1000} s after the faults stopped, no slot for ${unslotted.map(where).join('; ')}`);
+    }
+    // (j) The permanent logical slots survive every failover: the leader holds them, and each replica a copy.
+    if (!standby) {
+      const data = this.#configData();
+      for (const [name, slot] of Object.entries(slotSettings(data).permanent)) {
+        if (slot.type !== 'logical') continue;
+        const without = this.nodes.filter((node) => {
+          const held = node.pg.slots.get(name);
+          return held?.type !== 'logical' || held.plugin !== (slot.plugin ?? null) || held.database !== (slot.database ?? null);
+        });
+        if (without.length) {
+          this.fail('logical-slot-kept', `${this.quietMs / 1000} s after the faults stopped, no logical slot ${name} on ${without.map((node) => `${node.name}${node.name === leader ? ' (leader)' : ''}`).join(', ')}`);
+        }
+      }
+    }
+  }
+
+  /** Whom a member should stream from once the cluster settled: the healthy member its replicatefrom names, else the leader. */
+  #expectedUpstream(node: SimNode, leader: string, seen: ReadonlySet<string> = new Set()): string {
+    const wanted = node.settings.tags['replicatefrom'];
+    if (typeof wanted !== 'string' || wanted === node.name || wanted === leader || seen.has(node.name)) return leader;
+    const via = this.nodes.find((candidate) => candidate.name === wanted);
+    if (!via) return leader;
+    const pg = via.pg;
+    const healthy = pg.running && pg.accepting && !pg.frozen && pg.mode === 'replica' && pg.streaming && pg.upstream === this.#expectedUpstream(via, leader, new Set([...seen, node.name]));
+    return healthy ? via.name : leader;
+  }
+
+  #configData(): Record<string, unknown> {
+    const raw = this.store.raw('config');
+    return raw ? (JSON.parse(raw) as Record<string, unknown>) : this.bootstrapConfig;
   }
 
   #describeNodes(): string {

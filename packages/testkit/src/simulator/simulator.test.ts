@@ -7,10 +7,11 @@ import { SimPostgres, canStream, rewind } from './postgres.js';
 import { asEffectHandlers } from './node.js';
 
 /** Fixed timing for the scenarios: ttl 30, loop_wait 10, retry_timeout 10 (Patroni's defaults). */
-const TIMING = { ttl: 30, loop_wait: 10, retry_timeout: 10, postgresql: { use_pg_rewind: true, use_slots: true } };
+const TIMING = { ttl: 30, loop_wait: 10, retry_timeout: 10, postgresql: { use_pg_rewind: true, use_slots: true }, slots: {} };
 
+/** A hand-written scenario: no drawn cascading, standby cluster or permanent slots unless the test asks. */
 function scenario(options: Partial<SimulationOptions> & Pick<SimulationOptions, 'scenario'>): SimulationResult {
-  return runSimulation({ seed: 7, faults: [], faultPhaseMs: 180_000, quietMs: 120_000, dynamicConfig: TIMING, ...options });
+  return runSimulation({ seed: 7, faults: [], faultPhaseMs: 180_000, quietMs: 120_000, dynamicConfig: TIMING, tags: {}, standbyCluster: false, ...options });
 }
 
 function explain(result: SimulationResult): string {
@@ -204,6 +205,89 @@ describe('synchronous commits in the simulator', () => {
       },
     });
     expect(result.violation?.invariant, explain(result)).toBe('sync-commit-lost');
+  });
+});
+
+describe('cascading replication in the simulator', () => {
+  it('streams from the replicatefrom member, falls back to the leader while it is down, and returns', () => {
+    // Seed 7 bootstraps node1 as the leader: node3 cascades from node2.
+    const seen: Array<string | null> = [];
+    const result = scenario({
+      tags: { node3: { replicatefrom: 'node2' } },
+      scenario: (simulation) => {
+        simulation.at(80_000, () => seen.push(simulation.node('node3').pg.upstream));
+        simulation.at(90_000, () => simulation.kill('node2'));
+        simulation.at(150_000, () => {
+          seen.push(simulation.node('node3').pg.upstream);
+          simulation.restart('node2');
+        });
+      },
+    });
+    expect(result.ok, explain(result)).toBe(true);
+    expect(seen, explain(result)).toEqual(['node2', 'node1']);
+    expect(result.trace.some((entry) => entry.node === 'node3' && entry.text.includes('falling back to the leader'))).toBe(true);
+  });
+
+  it('keeps cascading through a failover of the leader', () => {
+    const result = scenario({
+      tags: { node3: { replicatefrom: 'node2' } },
+      scenario: (simulation) => simulation.at(90_000, () => simulation.kill(leaderAt(simulation))),
+    });
+    // cascade-followed and member-slots (node3's slot on node2, or on the leader if node2 leads now) hold at the end.
+    expect(result.ok, explain(result)).toBe(true);
+    expect(result.leaders.some((change) => change.t > 90_000 && change.name !== null)).toBe(true);
+  });
+});
+
+describe('standby clusters in the simulator', () => {
+  it('never writes: a new standby leader follows the remote primary after the old one is killed', () => {
+    let old = '';
+    const result = scenario({
+      standbyCluster: true,
+      scenario: (simulation) =>
+        simulation.at(90_000, () => {
+          old = leaderAt(simulation);
+          simulation.kill(old);
+        }),
+    });
+    expect(result.ok, explain(result)).toBe(true);
+    expect(result.stats.promotions).toBe(0);
+    expect(result.trace.some((entry) => entry.node !== old && entry.text.startsWith('standby_leader_following_remote'))).toBe(true);
+  });
+
+  it('reports a standby leader that no longer streams from the remote primary', () => {
+    const result = scenario({
+      standbyCluster: true,
+      scenario: (simulation) => simulation.at(90_000, () => simulation.remote!.stop('fast')),
+    });
+    expect(result.violation?.invariant, explain(result)).toBe('standby-follows-remote');
+  });
+
+  it('promotes exactly one member when standby_cluster is removed (promote-cluster)', () => {
+    const result = scenario({
+      standbyCluster: true,
+      scenario: (simulation) => simulation.at(100_000, () => expect(simulation.promoteCluster()).toBe(true)),
+    });
+    expect(result.ok, explain(result)).toBe(true);
+    expect(result.stats.promotions).toBe(1);
+    expect(result.trace.some((entry) => entry.text.startsWith('standby_cluster_promoted'))).toBe(true);
+  });
+});
+
+describe('permanent logical slots in the simulator', () => {
+  it('copies the slot to the replicas and keeps it on the new leader after a failover', () => {
+    let old = '';
+    const result = scenario({
+      dynamicConfig: { ...TIMING, slots: { cdc: { type: 'logical', database: 'postgres', plugin: 'test_decoding' } } },
+      scenario: (simulation) =>
+        simulation.at(90_000, () => {
+          old = leaderAt(simulation);
+          simulation.kill(old);
+        }),
+    });
+    // logical-slot-kept: the leader holds cdc at the end, and every replica a copy.
+    expect(result.ok, explain(result)).toBe(true);
+    expect(result.trace.filter((entry) => entry.text.startsWith('copied logical slots cdc')).length).toBeGreaterThanOrEqual(2);
   });
 });
 
