@@ -114,6 +114,9 @@ describe('etcd key layout', () => {
     const outage = { ...identity('alpha'), scope: 'outage', ttl: 10, retryTimeout: 1 };
     await using alpha = createEtcdDcs({ ...outage, hosts: [etcd.endpoint] });
     expect(await alpha.acquireLeader()).toBe(true);
+    // A keep-alive younger than a second already extended the lease and may vouch for the lock without a request
+    // (once the watch has caught up): let it age, so the renewal below has to reach the store.
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
     etcd.pause();
     try {
       const started = Date.now();

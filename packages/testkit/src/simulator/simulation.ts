@@ -240,11 +240,11 @@ export class Simulation {
     const world = this.#world();
     // Without pg_rewind, a diverged former primary comes back only if its data directory may be removed
     // (`remove_data_directory_on_diverged_timelines`, as in Patroni); the simulated members allow it, so every
-    // seed can still reach a healthy cluster. (Typed loosely: a core without that setting ignores it.)
+    // seed can still reach a healthy cluster.
     const removeOnDiverged = !resolveDynamicConfig(this.bootstrapConfig).usePgRewind;
     for (let index = 1; index <= count; index++) {
       const name = `node${index}`;
-      const settings: HaSettings & { readonly removeDataDirectoryOnDivergedTimelines?: boolean } = {
+      const settings: HaSettings = {
         name,
         scope: 'sim',
         tags: this.tags[name] ?? {},
