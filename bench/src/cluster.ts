@@ -4,16 +4,18 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { chown, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
-import type { EtcdFixture } from '@pgwarden/testkit/etcd';
-import { startEtcd } from '@pgwarden/testkit/etcd';
-import { freePort, makeTempDir, memberConfigYaml, TEST_SUPERUSER, unprivilegedUser } from '@pgwarden/testkit/postgres';
-import { killQuietly, postmasterPid, spawnTracked, trackDataDir, trackTempRoot, waitExit } from './proc.js';
+import { makeTempDir, memberConfigYaml, TEST_SUPERUSER, unprivilegedUser } from '@pgwarden/testkit/postgres';
+import type { BenchEtcd } from './etcd-server.js';
+import { startEtcdOn } from './etcd-server.js';
+import type { BenchPorts } from './ports.js';
+import { allocatePorts, waitPortsBindable } from './ports.js';
+import { killQuietly, postmasterPid, processesUnder, spawnTracked, trackDataDir, trackTempRoot, waitExit } from './proc.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../../..');
 export const AGENT_BIN = join(REPO_ROOT, 'packages/agent/bin/pgwarden.cjs');
@@ -59,7 +61,15 @@ export interface ClusterOptions {
   readonly wrap?: (command: string, args: string[]) => [string, string[]];
   /** Called with each agent's pid right after it is spawned (e.g. to move it into a cgroup). */
   readonly onSpawn?: (member: Member, pid: number) => void;
+  /**
+   * The run's ports (see ports.ts), shared by every cluster of the run so both implementations listen on the same
+   * ones; default: drawn for this cluster alone.
+   */
+  readonly ports?: BenchPorts;
 }
+
+/** How long the ports of the previous cluster, and its processes, may take to go away. */
+const RELEASE_TIMEOUT_MS = 30_000;
 
 /** Patroni logs "no action. I am ..." or "... the leader with the lock"; pgwarden "Lock owner: ...; I am ...". */
 const CYCLE_LINE = /Lock owner: |no action\. +I am |I am \(.*\), the leader with the lock|: promoted self to leader|following a different leader|acquired session lock as a leader/;
@@ -70,9 +80,10 @@ export class BenchCluster {
 
   private constructor(
     readonly options: ClusterOptions,
-    readonly etcd: EtcdFixture,
+    readonly etcd: BenchEtcd,
     readonly root: string,
     readonly scope: string,
+    readonly ports: BenchPorts,
   ) {}
 
   get implementation(): Implementation {
@@ -81,14 +92,19 @@ export class BenchCluster {
 
   static async create(options: ClusterOptions): Promise<BenchCluster> {
     mkdirSync(LOG_DIR, { recursive: true });
-    const etcd = await startEtcd();
+    const count = options.members ?? 3;
+    const ports = options.ports ?? (await allocatePorts(count));
+    if (ports.members.length < count) throw new Error(`[bench] ${count} members but ports for ${ports.members.length}`);
+    // The previous cluster of the run used the same ports: they must be free again before anything starts.
+    await waitPortsBindable(ports, RELEASE_TIMEOUT_MS);
+    const etcd = await startEtcdOn(ports.etcdClient, ports.etcdPeer);
     let root: string | undefined;
     try {
       root = await makeTempDir(`pgwarden-bench-${options.implementation}`);
       trackTempRoot(root);
-      const cluster = new BenchCluster(options, etcd, root, options.scope ?? 'bench');
+      const cluster = new BenchCluster(options, etcd, root, options.scope ?? 'bench', ports);
       const user = unprivilegedUser();
-      for (let index = 0; index < (options.members ?? 3); index++) {
+      for (let index = 0; index < count; index++) {
         const name = `node${index}`;
         const dir = join(root, name);
         await mkdir(dir, { mode: 0o700 });
@@ -98,8 +114,8 @@ export class BenchCluster {
           dir,
           dataDir: join(dir, 'data'),
           configFile: join(dir, 'config.yml'),
-          pgPort: await freePort(),
-          apiPort: await freePort(),
+          pgPort: ports.members[index]!.pg,
+          apiPort: ports.members[index]!.api,
           process: null,
           logFile: join(LOG_DIR, `${options.implementation}-${options.profile.name}-${cluster.scope}-${name}.log`),
           cycleLines: 0,
@@ -147,7 +163,9 @@ export class BenchCluster {
       }
     }
     if (this.options.wrap) [command, args] = this.options.wrap(command, args);
-    const child = spawnTracked(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'], ...spawnUser });
+    // Working directory in the member's folder: every process the agent starts (PostgreSQL moves to its data
+    // directory) then shows a cwd under the cluster's root, which is how stopAll checks that none is left.
+    const child = spawnTracked(command, args, { env, cwd: member.dir, stdio: ['ignore', 'pipe', 'pipe'], ...spawnUser });
     const keep = (chunk: Buffer) => {
       appendFileSync(member.logFile, chunk);
       for (const line of chunk.toString().split('\n')) if (CYCLE_LINE.test(line)) member.cycleLines++;
@@ -280,8 +298,34 @@ export class BenchCluster {
     for (const name of this.pools.keys()) this.dropClient(name);
     await Promise.all(this.members.map((member) => this.stop(member.name, 30_000)));
     for (const member of this.members) killQuietly(this.postmasterPid(member.name), 'SIGKILL');
-    await this.etcd.stop();
-    await rm(this.root, { recursive: true, force: true });
+    try {
+      await this.waitProcessesGone();
+    } finally {
+      await this.etcd.stop();
+      await rm(this.root, { recursive: true, force: true });
+    }
+  }
+
+  /**
+   * Waits (bounded) until no process runs in the cluster's folder any more (agents, PostgreSQL and its children,
+   * Patroni's helpers); SIGKILLs what is left after half the time; throws naming what survived.
+   */
+  private async waitProcessesGone(): Promise<void> {
+    const started = Date.now();
+    let killed = false;
+    for (;;) {
+      const left = processesUnder(realpathSync(this.root));
+      if (!left.length) return;
+      const waited = Date.now() - started;
+      if (waited > RELEASE_TIMEOUT_MS) {
+        throw new Error(`[bench] ${this.implementation}: processes of the stopped cluster still running: ${left.map((entry) => `${entry.pid} ${entry.command}`).join('; ')}`);
+      }
+      if (!killed && waited > RELEASE_TIMEOUT_MS / 2) {
+        killed = true;
+        for (const entry of left) killQuietly(entry.pid, 'SIGKILL');
+      }
+      await delay(200);
+    }
   }
 }
 
@@ -314,6 +358,40 @@ export async function waitForStableBuild(timeoutMs = 180_000): Promise<void> {
  * code under agents being restarted. Third-party modules still come from the workspace's node_modules.
  */
 export async function snapshotAgentBuild(): Promise<{ agentBin: string; root: string }> {
+  const release = await holdSharedBuildLock();
+  try {
+    return await copyAgentBuild();
+  } finally {
+    release();
+  }
+}
+
+/** The workspace's build lock (`flock -x` around every build): held shared while the build is copied. */
+const BUILD_LOCK = '/tmp/pgwarden-build.lock';
+
+/**
+ * Takes the build lock shared through a `flock` child that holds it until its stdin closes; bounded wait. Where
+ * flock is missing, returns at once (waitForStableBuild still guards against a build in progress).
+ */
+async function holdSharedBuildLock(timeoutMs = 600_000): Promise<() => void> {
+  const child = spawnTracked('flock', ['-s', '-w', String(Math.ceil(timeoutMs / 1000)), BUILD_LOCK, 'sh', '-c', 'echo locked; exec cat >/dev/null'], {
+    stdio: ['pipe', 'pipe', 'ignore'],
+  });
+  const locked = await new Promise<boolean>((resolveLock) => {
+    child.stdout?.once('data', () => resolveLock(true));
+    child.once('exit', () => resolveLock(false));
+    child.once('error', () => resolveLock(false));
+  });
+  if (!locked) {
+    if (child.exitCode === 1) throw new Error(`[bench] could not take ${BUILD_LOCK} (shared) within ${timeoutMs / 1000} s: a build is running`);
+    return () => undefined;
+  }
+  return () => {
+    child.stdin?.end();
+  };
+}
+
+async function copyAgentBuild(): Promise<{ agentBin: string; root: string }> {
   await waitForStableBuild();
   const root = mkdtempSync(join(tmpdir(), 'pgwarden-bench-build-'));
   trackTempRoot(root);

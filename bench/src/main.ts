@@ -5,14 +5,16 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { AGENT_BIN, BenchCluster, PATRONI_BIN, PROFILES, REPO_ROOT, patroniVersion, snapshotAgentBuild } from './cluster.js';
 import type { Implementation, TimingProfile } from './cluster.js';
 import type { MemoryRestrictedResult } from './memory-restricted.js';
 import { runMemoryRestricted } from './memory-restricted.js';
 import { installCleanupHooks } from './proc.js';
-import type { FailoverRun, GracefulResult, RestResult, SteadyResult, SwitchoverResult } from './scenarios.js';
-import { measureBootstrap, measureFailover, measureGracefulStop, measureRest, measureSteady, measureSwitchover, say } from './scenarios.js';
+import type { BenchPorts } from './ports.js';
+import { allocatePorts } from './ports.js';
+import type { FailoverRun, GracefulResult, RestResult, SteadyResult, SwitchoverSeries } from './scenarios.js';
+import { measureBootstrap, measureFailover, measureGracefulStop, measureRest, measureSteady, measureSwitchovers, say } from './scenarios.js';
 import type { Row } from './report.js';
 import { buildRows, renderMarkdown, renderTable } from './report.js';
 
@@ -21,6 +23,7 @@ export interface Options {
   readonly steadyMinutes: number;
   readonly cpuWindowSeconds: number;
   readonly failoverRuns: number;
+  readonly switchoverRuns: number;
   readonly wrkSeconds: number;
   readonly implementations: Implementation[];
   readonly profiles: TimingProfile[];
@@ -28,6 +31,8 @@ export interface Options {
   readonly restrictedSeconds: number;
   readonly addressSpaceMb: number;
   readonly cgroupMb: number;
+  /** Where latest.json and latest.md go; default bench/results. */
+  readonly outDir: string;
 }
 
 export interface ProfileResult {
@@ -35,7 +40,7 @@ export interface ProfileResult {
   bootstrapSeconds?: number;
   steady?: SteadyResult;
   rest?: RestResult;
-  switchover?: SwitchoverResult;
+  switchover?: SwitchoverSeries;
   graceful?: GracefulResult;
   failovers: FailoverRun[];
   readonly errors: string[];
@@ -46,6 +51,8 @@ export interface Results {
   readonly command: string;
   readonly options: Options;
   readonly machine: Record<string, string | number>;
+  /** The ports every cluster of the run listened on (both implementations, every profile). */
+  readonly ports: BenchPorts;
   readonly runs: Partial<Record<Implementation, Record<string, ProfileResult>>>;
   memoryRestricted?: MemoryRestrictedResult | { error: string };
   rows?: Row[];
@@ -77,6 +84,7 @@ function parseArgs(argv: readonly string[]): Options {
     steadyMinutes: number('--steady-minutes', quick ? 0.5 : 2),
     cpuWindowSeconds: number('--cpu-window', quick ? 30 : 60),
     failoverRuns: Math.round(number('--failover-runs', quick ? 1 : 3)),
+    switchoverRuns: Math.round(number('--switchover-runs', 3)),
     wrkSeconds: Math.round(number('--wrk-seconds', quick ? 5 : 10)),
     implementations,
     profiles,
@@ -84,6 +92,7 @@ function parseArgs(argv: readonly string[]): Options {
     restrictedSeconds: number('--restricted-seconds', quick ? 15 : 60),
     addressSpaceMb: number('--as-mb', 1024),
     cgroupMb: number('--cgroup-mb', 256),
+    outDir: resolve(value('--out') ?? join(REPO_ROOT, 'bench/results')),
   };
 }
 
@@ -93,9 +102,9 @@ function version(command: string, args: string[]): string {
   return `${result.stdout ?? ''}${result.stderr ?? ''}`.split('\n')[0]?.trim() || 'unknown';
 }
 
-async function benchProfile(implementation: Implementation, profile: TimingProfile, options: Options, primaryProfile: boolean, agentBin: string): Promise<ProfileResult> {
+async function benchProfile(implementation: Implementation, profile: TimingProfile, options: Options, primaryProfile: boolean, agentBin: string, ports: BenchPorts): Promise<ProfileResult> {
   const result: ProfileResult = { profile, failovers: [], errors: [] };
-  const cluster = await BenchCluster.create({ implementation, profile, agentBin });
+  const cluster = await BenchCluster.create({ implementation, profile, agentBin, ports });
   const step = async (name: string, work: () => Promise<void>) => {
     say(`${implementation}/${profile.name}: ${name}`);
     try {
@@ -122,9 +131,10 @@ async function benchProfile(implementation: Implementation, profile: TimingProfi
       await step(`REST load (wrk, ${options.wrkSeconds} s per path)`, async () => {
         result.rest = await measureRest(cluster, await cluster.waitHealthy(60_000), options.wrkSeconds);
       });
-      await step('planned switchover', async () => {
-        result.switchover = await measureSwitchover(cluster, await cluster.waitHealthy(60_000));
-        await cluster.waitHealthy(180_000, 250);
+      await step(`planned switchover (median of ${options.switchoverRuns})`, async () => {
+        const series = await measureSwitchovers(cluster, options.switchoverRuns);
+        result.switchover = series;
+        if (series.error !== undefined) throw new Error(`after ${series.runs.length} of ${options.switchoverRuns} runs: ${series.error}`);
       });
       await step('graceful stop of the leader', async () => {
         const current = await cluster.waitHealthy(60_000);
@@ -163,6 +173,8 @@ async function main(argv: readonly string[]): Promise<number> {
   if (options.implementations.includes('patroni') && !existsSync(PATRONI_BIN)) {
     throw new Error(`[bench] ${PATRONI_BIN} is missing: apt-get install -y patroni`);
   }
+  // Drawn once: every cluster of the run (both implementations, every profile) listens on these same ports.
+  const ports = await allocatePorts(3);
   const results: Results = {
     date: new Date().toISOString(),
     command: `pnpm bench ${argv.join(' ')}`.trim(),
@@ -177,16 +189,18 @@ async function main(argv: readonly string[]): Promise<number> {
       etcd: version('/usr/bin/etcd', ['--version']),
       wrk: version('wrk', ['-v']).replace(/ \[.*$/, ''),
     },
+    ports,
     runs: {},
   };
   const snapshot = await snapshotAgentBuild();
   say(`pgwarden agent: a snapshot of the workspace build in ${snapshot.root}`);
+  say(`ports for every cluster: ${ports.members.map((member, index) => `node${index} pg ${member.pg} api ${member.api}`).join(', ')}, etcd ${ports.etcdClient}/${ports.etcdPeer}`);
   for (const implementation of options.implementations) {
     const byProfile: Record<string, ProfileResult> = {};
     results.runs[implementation] = byProfile;
     for (const [index, profile] of options.profiles.entries()) {
       try {
-        byProfile[profile.name] = await benchProfile(implementation, profile, options, index === 0, snapshot.agentBin);
+        byProfile[profile.name] = await benchProfile(implementation, profile, options, index === 0, snapshot.agentBin, ports);
       } catch (error) {
         byProfile[profile.name] = { profile, failovers: [], errors: [(error as Error).message] };
       }
@@ -203,12 +217,12 @@ async function main(argv: readonly string[]): Promise<number> {
   const rows = buildRows(results);
   results.rows = rows;
   const finished: Results = { ...results, durationSeconds: Math.round((Date.now() - started) / 1000) };
-  const dir = join(REPO_ROOT, 'bench/results');
+  const dir = options.outDir;
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'latest.json'), `${JSON.stringify(finished, null, 2)}\n`);
   writeFileSync(join(dir, 'latest.md'), renderMarkdown(finished));
   process.stdout.write(`\n${renderTable(rows)}\n`);
-  say(`done in ${finished.durationSeconds} s; results in bench/results/latest.json and latest.md`);
+  say(`done in ${finished.durationSeconds} s; results in ${join(dir, 'latest.json')} and latest.md`);
   return 0;
 }
 

@@ -1,7 +1,7 @@
 /** Processes the benchmark starts (always stopped, on errors too) and what /proc says about them. */
 import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 
@@ -32,6 +32,26 @@ export function postmasterPid(dataDir: string): number | null {
   if (!existsSync(file)) return null;
   const pid = Number(readFileSync(file, 'utf8').split('\n')[0]);
   return Number.isInteger(pid) && pid > 0 ? pid : null;
+}
+
+/**
+ * Processes whose working directory is `dir` or below it (a removed directory reads as "<path> (deleted)", which
+ * still matches), with their command line.
+ */
+export function processesUnder(dir: string): { pid: number; command: string }[] {
+  const found: { pid: number; command: string }[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const cwd = readlinkSync(`/proc/${entry}/cwd`);
+      if (cwd !== dir && !cwd.startsWith(`${dir}/`) && !cwd.startsWith(`${dir} `)) continue;
+      const command = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').join(' ').trim();
+      found.push({ pid: Number(entry), command: command.slice(0, 120) });
+    } catch {
+      // gone meanwhile, or a kernel thread
+    }
+  }
+  return found;
 }
 
 export function killQuietly(pid: number | null | undefined, signal: NodeJS.Signals = 'SIGKILL'): void {

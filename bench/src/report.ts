@@ -66,11 +66,14 @@ export function buildRows(results: Results): Row[] {
     add(`failover reaction: lease expiry -> writes OK (s) ${tag}`, profile, failoverMedian((run) => run.expiryToWritesSeconds));
   }
   const p = label(primary);
-  add(`switchover: write unavailability (s) ${p}`, primary, (r) => (r.switchover?.implemented ? r.switchover.writeUnavailabilitySeconds : null));
-  add(`switchover: POST -> writes OK on new primary (s) ${p}`, primary, (r) => (r.switchover?.implemented ? r.switchover.totalSeconds : null));
+  const switchovers = (implementation: Implementation) =>
+    profileOf(results, implementation, primary)?.switchover?.runs.filter((run) => run.implemented).length ?? 0;
+  const switchoverTag = `${p} (median of ${switchovers('pgwarden')} / ${switchovers('patroni')} runs)`;
+  add(`switchover: write unavailability (s) ${switchoverTag}`, primary, (r) => r.switchover?.medianWriteUnavailabilitySeconds);
+  add(`switchover: POST -> writes OK on new primary (s) ${switchoverTag}`, primary, (r) => r.switchover?.medianTotalSeconds);
   // A missing endpoint is reported as such, not as a number.
   for (const implementation of ['pgwarden', 'patroni'] as const) {
-    const switchover = profileOf(results, implementation, primary)?.switchover;
+    const switchover = profileOf(results, implementation, primary)?.switchover?.runs[0];
     if (switchover && !switchover.implemented) {
       const row = rows.find((candidate) => candidate.figure.startsWith('switchover: write'));
       if (row) rows[rows.indexOf(row)] = { ...row, [implementation]: `not implemented (${switchover.status ?? 'no answer'})` };
@@ -221,6 +224,20 @@ function haUnderLoadMarkdown(results: Results): string {
   return lines.length ? `${lines.join('\n')}\n` : 'Not measured.\n';
 }
 
+/** Each switchover of the series, one line per implementation (the table has the medians). */
+function switchoverMarkdown(results: Results): string {
+  const primary = results.options.profiles[0]?.name ?? 'default';
+  const lines = (['pgwarden', 'patroni'] as const).flatMap((implementation) => {
+    const series = profileOf(results, implementation, primary)?.switchover;
+    if (!series) return [];
+    const runs = series.runs.map((run) =>
+      run.implemented ? `${run.from} -> ${run.to}: unavailable ${fmt(run.writeUnavailabilitySeconds)} s, POST -> writes ${fmt(run.totalSeconds)} s` : `not implemented (${run.status ?? 'no answer'})`,
+    );
+    return [`- ${implementation === 'pgwarden' ? 'pgwarden' : 'Patroni 3.0.2'}: ${runs.join('; ') || 'no run'}${series.error ? ` (stopped: ${series.error})` : ''}`];
+  });
+  return lines.length ? `${lines.join('\n')}\n` : 'Not measured.\n';
+}
+
 export function renderMarkdown(results: Results): string {
   const rows = results.rows ?? [];
   const table = [
@@ -243,6 +260,7 @@ export function renderMarkdown(results: Results): string {
 - command: \`${results.command}\`
 - duration: ${results.durationSeconds ?? 'n/a'} s
 - machine: ${machine}
+- ports (the same for every cluster of the run): ${results.ports.members.map((member, index) => `node${index} PostgreSQL ${member.pg}, REST ${member.api}`).join('; ')}; etcd client ${results.ports.etcdClient}, peer ${results.ports.etcdPeer}
 
 ${table}
 
@@ -252,6 +270,9 @@ ${table}
 | --- | --- | --- |
 ${targets}
 
+## Planned switchovers
+
+${switchoverMarkdown(results)}
 ## HA loop under REST load
 
 ${haUnderLoadMarkdown(results)}

@@ -219,9 +219,60 @@ export type SwitchoverResult =
       readonly totalSeconds: number | null;
     };
 
+export interface SwitchoverSeries {
+  /** Each switchover in order; a "not implemented" answer ends the series after its first run. */
+  readonly runs: SwitchoverResult[];
+  readonly medianWriteUnavailabilitySeconds: number | null;
+  readonly medianTotalSeconds: number | null;
+  /** Why the series stopped early, if it did. */
+  readonly error?: string;
+}
+
+/** The member after `leader` in member order (wrapping): each run of a series hands the lock to another replica. */
+export function nextCandidate(members: readonly string[], leader: string): string {
+  const index = members.indexOf(leader);
+  const next = members[(index + 1) % members.length];
+  if (index < 0 || next === undefined || next === leader) throw new Error(`[bench] no switchover candidate besides ${leader}`);
+  return next;
+}
+
+/**
+ * `runs` planned switchovers, each from the current leader to the next member in order, so every run moves the
+ * lock and the candidate changes from run to run. Before each run: 1 leader + 2 streaming replicas, then one
+ * loop_wait more, so every member has published its new role to the DCS (Patroni checks the candidate there).
+ */
+export async function measureSwitchovers(cluster: BenchCluster, runs: number): Promise<SwitchoverSeries> {
+  const results: SwitchoverResult[] = [];
+  const names = cluster.members.map((member) => member.name);
+  let error: string | undefined;
+  try {
+    for (let run = 1; run <= runs; run++) {
+      const leader = await cluster.waitHealthy(RECOVER_TIMEOUT_MS, 250);
+      await delay((cluster.options.profile.loopWait + 1) * 1000);
+      const current = await cluster.waitHealthy(RECOVER_TIMEOUT_MS, 250);
+      if (current !== leader) throw new Error(`[bench] the leader moved from ${leader} to ${current} by itself before switchover ${run}`);
+      const candidate = nextCandidate(names, leader);
+      say(`${cluster.implementation}/${cluster.options.profile.name}: switchover ${run}/${runs}: ${leader} -> ${candidate}`);
+      const result = await measureSwitchover(cluster, leader, candidate);
+      results.push(result);
+      if (!result.implemented) break;
+    }
+    await cluster.waitHealthy(RECOVER_TIMEOUT_MS, 250);
+  } catch (caught) {
+    // The runs measured so far are kept; the caller reports the error.
+    error = (caught as Error).message.split('\n')[0] ?? 'unknown';
+  }
+  const done = results.filter((result): result is Extract<SwitchoverResult, { implemented: true }> => result.implemented);
+  return {
+    runs: results,
+    medianWriteUnavailabilitySeconds: median(done.map((result) => result.writeUnavailabilitySeconds)),
+    medianTotalSeconds: median(done.map((result) => result.totalSeconds)),
+    ...(error === undefined ? {} : { error }),
+  };
+}
+
 /** Planned switchover, through POST /switchover on the leader, with the writer running. */
-export async function measureSwitchover(cluster: BenchCluster, leader: string): Promise<SwitchoverResult> {
-  const candidate = cluster.members.find((member) => member.name !== leader)!.name;
+export async function measureSwitchover(cluster: BenchCluster, leader: string, candidate: string): Promise<SwitchoverResult> {
   const writer = new Writer(cluster);
   writer.start();
   try {
