@@ -519,7 +519,7 @@ function effectHandlers(
       timing = next;
     },
     'pg.observe': () => postgres.observe(),
-    'pg.promote': () => postgres.promote({ timeout: Math.max(timing.loopWait, 10) }).catch(() => false),
+    'pg.promote': ({ reserveTimelines }) => postgres.promote({ timeout: Math.max(timing.loopWait, 10), reserveTimelines }).catch(() => false),
     'pg.stop': ({ mode, killAfter }) => postgres.stop(killAfter === undefined ? { mode } : { mode, timeout: killAfter, killAfterTimeout: true }).catch(() => false),
     'pg.follow': ({ upstream }) => orNull(() => postgres.follow(upstream)),
     'pg.changeSlots': ({ changes }) => orNull(() => postgres.changeReplicationSlots(changes)),

@@ -114,6 +114,17 @@ export type { DivergenceRemedy, DivergenceSettings } from './ha/diverged.js';
 export { divergenceRemedy, reinitializeAfterRewindFailure } from './ha/diverged.js';
 export type { NoLeaderCloneInput } from './ha/no-leader-clone.js';
 export { NO_CLONE_SOURCE, noLeaderCloneMethods } from './ha/no-leader-clone.js';
+export type { HistoryFileLine, ReservedTimeline } from './ha/timeline-reservation.js';
+export {
+  MAX_RESERVED_TIMELINES,
+  SKIPPED_TIMELINE_REASON,
+  highestKnownTimeline,
+  historyFileContent,
+  historyFileName,
+  knownTimelines,
+  timelinesToReserve,
+  withSkippedTimelines,
+} from './ha/timeline-reservation.js';
 export type { Decision, DecisionReason, IneligibleReason } from './ha/decision.js';
 export { DECISION_REASONS, INELIGIBLE_REASONS, decision } from './ha/decision.js';
 export { restartFilterRole, scheduledRestartData, scheduledRestartStatus } from './ha/scheduled-restart.js';

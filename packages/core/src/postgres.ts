@@ -2,6 +2,7 @@
  * What the HA rules know about the local PostgreSQL, and the port through which the agent acts on it.
  * `@pgwarden/postgres-driver` implements `PostgresController`; the simulator implements a model of it.
  */
+import type { ReservedTimeline } from './ha/timeline-reservation.js';
 
 export type DataDirectoryState = 'missing' | 'empty' | 'initialized' | 'inaccessible';
 
@@ -128,7 +129,8 @@ export interface PostgresController extends AsyncDisposable {
   /** `killAfterTimeout`: SIGKILL the postmaster when it has not stopped within `timeout` seconds. */
   stop(options: { mode: StopMode; timeout?: number; killAfterTimeout?: boolean }): Promise<boolean>;
   restart(options: StartOptions): Promise<boolean>;
-  promote(options: { timeout?: number }): Promise<boolean>;
+  /** `reserveTimelines`: history files written into pg_wal first where absent (ha/timeline-reservation.ts). */
+  promote(options: { timeout?: number; reserveTimelines?: readonly ReservedTimeline[] }): Promise<boolean>;
   /**
    * Points a running or stopped replica at `upstream` (null: no upstream). Rewrites the standby configuration
    * and reloads or restarts as the change requires.

@@ -1,9 +1,11 @@
-import { chmod, chown, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, link, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { Client, escapeIdentifier, escapeLiteral } from 'pg';
 import {
   PgwardenError,
+  historyFileContent,
+  historyFileName,
   parseLsn,
   silentLogger,
   slotNameForMember,
@@ -18,6 +20,7 @@ import {
   type Progress,
   type ReplicationRow,
   type ReplicationSlot,
+  type ReservedTimeline,
   type SlotChangeOutcome,
   type SlotChanges,
   type StartOptions,
@@ -1118,7 +1121,14 @@ class Driver implements PostgresDriver {
     return this.start(options);
   }
 
-  async promote(options: { timeout?: number }): Promise<boolean> {
+  async promote(options: { timeout?: number; reserveTimelines?: readonly ReservedTimeline[] }): Promise<boolean> {
+    try {
+      await this.#reserveTimelines(options.reserveTimelines ?? []);
+    } catch (error) {
+      // Promoting without the files could reuse a timeline number another branch has: try again next cycle.
+      this.#logger.log('warn', 'promote failed: could not reserve timelines', { error: String(error) });
+      return false;
+    }
     const result = await this.#exec('pg_ctl', [
       'promote',
       '-D',
@@ -1135,6 +1145,32 @@ class Driver implements PostgresDriver {
     await this.#configureRole('primary', null);
     await this.reload();
     return true;
+  }
+
+  /**
+   * Plants a history file in pg_wal for each reserved timeline the server does not have, so that PostgreSQL,
+   * which takes one past the last file of an unbroken run above its timeline, promotes past all of them. An
+   * existing file is never replaced: a hard link from a temporary file fails rather than overwrite.
+   */
+  async #reserveTimelines(reserved: readonly ReservedTimeline[]): Promise<void> {
+    const written: number[] = [];
+    for (const { timeline, history } of reserved) {
+      const path = join(this.#dataDir, 'pg_wal', historyFileName(timeline));
+      if (await this.#exists(path)) continue;
+      const temporary = `${path}.pgwarden-tmp`;
+      await writeFile(temporary, historyFileContent(history), { mode: 0o600 });
+      try {
+        await chmod(temporary, 0o600);
+        await this.#own(temporary);
+        await link(temporary, path);
+        written.push(timeline);
+      } catch (error) {
+        if (errorCode(error) !== 'EEXIST') throw error;
+      } finally {
+        await rm(temporary, { force: true });
+      }
+    }
+    if (written.length) this.#logger.log('info', 'reserved timelines before promoting', { timelines: written });
   }
 
   async follow(upstream: Upstream | null): Promise<{ changed: boolean; restarted: boolean }> {

@@ -25,6 +25,7 @@ import { describeFollow, describeRemote, memberUpstream, nodeToFollow, remoteClo
 import { primaryRaceBackoff, raceBackoffVerdict } from './race-backoff.js';
 import { divergenceRemedy, reinitializeAfterRewindFailure } from './diverged.js';
 import { NO_CLONE_SOURCE, noLeaderCloneMethods } from './no-leader-clone.js';
+import { highestKnownTimeline, timelinesToReserve, withSkippedTimelines } from './timeline-reservation.js';
 
 /** Settings of this member that do not come from the `config` key. */
 export interface HaSettings {
@@ -89,6 +90,8 @@ export interface HaMemory {
   readonly raceBackoffSince?: number | null;
   /** My WAL position at the end of the previous cycle (primary_race_backoff: is WAL still arriving?). */
   readonly lastWalPosition?: number | null;
+  /** Highest timeline number seen in the cluster or locally: reserved before a promotion (timeline-reservation.ts). */
+  readonly highestTimelineSeen?: number | null;
 }
 
 /** A restart requested for later through `POST /restart` with `schedule`. */
@@ -256,6 +259,7 @@ export function* haCycle(input: CycleInput): Generator<Effect, CycleResult, unkn
     ...input.memory,
     ...(cluster.leader ? { knownMembers: apiMembers(cluster.members), raceBackoffSince: null } : {}),
     lastDcsContact: now,
+    highestTimelineSeen: highestKnownTimeline(cluster, input.memory, pg),
     configData: cluster.config?.data ?? input.memory.configData,
     lockValidUntil: iAmLeader ? input.memory.lockValidUntil : null,
     retainSlotsSeen: iAmLeader ? (input.memory.retainSlotsSeen ?? null) : null,
@@ -1088,12 +1092,15 @@ function* promote(
       memory: { ...memory, lockValidUntil: null, prePromoteFailedAt: ctx.now },
     };
   }
-  const promoted = yield* perform('pg.promote', {});
+  // Past every timeline number any branch is known to have used, so no two branches share one.
+  const reserveTimelines = timelinesToReserve(ctx.cluster, ctx.memory, ctx.pg);
+  const promoted = yield* perform('pg.promote', { reserveTimelines });
   if (!promoted) {
     return { decision: decision('promotion_failed', 'holding the leader lock but promotion failed'), memory, postgresChanged: true };
   }
   yield* perform('callback.run', { action: 'on_role_change', role: 'primary' });
-  return { decision: decision(reason, message), memory, postgresChanged: true, role: 'primary', wakeSoon: true };
+  const reserved = reserveTimelines.length ? ` (timelines up to ${reserveTimelines.at(-1)?.timeline ?? '?'} reserved)` : '';
+  return { decision: decision(reason, message + reserved), memory, postgresChanged: true, role: 'primary', wakeSoon: true };
 }
 
 /**
@@ -1190,7 +1197,9 @@ function* publishLeaderState(ctx: Context): Generator<Effect, Partial<HaMemory>,
   if (pg.timeline !== null && pg.timeline > 1) {
     const lastRecorded = cluster.history?.lines.at(-1)?.[0] ?? 0;
     if (lastRecorded < pg.timeline - 1) {
-      const lines = yield* perform('pg.timelineHistory', { timeline: pg.timeline });
+      const history = yield* perform('pg.timelineHistory', { timeline: pg.timeline });
+      // Numbers a promotion skipped (timeline-reservation.ts) get lines too, so last line + 1 is our timeline.
+      const lines = history ? withSkippedTimelines(history, pg.timeline) : null;
       if (lines && lines.length) {
         const timestamp = new Date(ctx.now).toISOString();
         const enriched = lines.map(([tl, lsn, reason], index) =>

@@ -6,6 +6,7 @@ import type { Cluster, ClusterStatus, MemberData, Tags, TimelineHistoryEntry, Va
 import type { PostgresObservation, StopMode, Upstream } from '../postgres.js';
 import type { LogicalSlotSpec, SlotChangeOutcome, SlotChanges } from './slots.js';
 import type { FailsafeAck, FailsafePayload } from './failsafe.js';
+import type { ReservedTimeline } from './timeline-reservation.js';
 
 /** A store operation either answered or the store could not be reached. */
 export type DcsOutcome<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
@@ -73,7 +74,8 @@ export type PeerStatus =
 
 interface EffectSpecs {
   'pg.observe': { args: object; result: PostgresObservation };
-  'pg.promote': { args: object; result: boolean };
+  /** `reserveTimelines`: history files to plant in pg_wal first (absent ones only), see ha/timeline-reservation.ts. */
+  'pg.promote': { args: { reserveTimelines: readonly ReservedTimeline[] }; result: boolean };
   /** `killAfter`: seconds after which a stop still in progress ends with SIGKILL (primary_stop_timeout). */
   'pg.stop': { args: { mode: StopMode; killAfter?: number }; result: boolean };
   'pg.follow': { args: { upstream: Upstream | null }; result: { changed: boolean; restarted: boolean } | null };

@@ -11,7 +11,7 @@ export interface CliIo {
   elapsedMs(): number;
 }
 
-const USAGE = `usage: simulate [--seeds N] [--from S] [--seed S] [--nodes N] [--faults LIST] [--fault-phase SECONDS] [--verbose] [--trace-lines N]
+const USAGE = `usage: simulate [--seeds N] [--from S] [--seed S] [--nodes N] [--faults LIST] [--fault-phase SECONDS] [--verbose] [--trace-lines N] [--no-timeline-reservation]
   --seeds N        run seeds S..S+N-1 (default 200), S from --from (default 1)
   --seed S         run one seed and print its whole trace
   --nodes N        members (default 3)
@@ -19,7 +19,9 @@ const USAGE = `usage: simulate [--seeds N] [--from S] [--seed S] [--nodes N] [--
                    kinds: ${ALL_FAULTS.join(', ')}
   --fault-phase S  virtual seconds of faults (default 600)
   --trace-lines N  trace lines printed for a failing seed in a batch (default 60)
-  --verbose        print every seed's outcome`;
+  --verbose        print every seed's outcome
+  --no-timeline-reservation
+                   promote without planting history files (as Patroni): shows the duplicate-timelines class`;
 
 function parseFaults(value: string): FaultKind[] {
   if (value === 'default') return [...DEFAULT_FAULTS];
@@ -39,10 +41,12 @@ function parseFaults(value: string): FaultKind[] {
 export function runSimulatorCli(argv: readonly string[], io: CliIo): number {
   const flags = new Map<string, string>();
   let verbose = false;
+  let noReservation = false;
   for (let index = 0; index < argv.length; index++) {
     const arg = argv[index]!;
     if (arg === '--') continue;
     if (arg === '--verbose' || arg === '-v') verbose = true;
+    else if (arg === '--no-timeline-reservation') noReservation = true;
     else if (arg === '--help' || arg === '-h') {
       io.write(USAGE);
       return 0;
@@ -82,6 +86,7 @@ export function runSimulatorCli(argv: readonly string[], io: CliIo): number {
       nodes: int('nodes', 3),
       faultPhaseMs: int('fault-phase', 600) * 1000,
       ...(faults ? { faults } : {}),
+      ...(noReservation ? { timelineReservation: false } : {}),
     };
     traceLines = int('trace-lines', 60);
     if (flags.has('seed')) seeds = [int('seed', 1)];
@@ -107,7 +112,7 @@ export function runSimulatorCli(argv: readonly string[], io: CliIo): number {
       io.write(`seed ${seed} FAILED at +${(result.violation.t / 1000).toFixed(3)}s [${result.violation.invariant}] ${result.violation.message}`);
       if (!single) {
         for (const line of formatTrace(result.trace, { last: traceLines })) io.write(`  ${line}`);
-        io.write(`  reproduce: pnpm simulate --seed ${seed}${flags.has('faults') ? ` --faults ${flags.get('faults')}` : ''}${flags.has('nodes') ? ` --nodes ${flags.get('nodes')}` : ''}${flags.has('fault-phase') ? ` --fault-phase ${flags.get('fault-phase')}` : ''}`);
+        io.write(`  reproduce: pnpm simulate --seed ${seed}${flags.has('faults') ? ` --faults ${flags.get('faults')}` : ''}${flags.has('nodes') ? ` --nodes ${flags.get('nodes')}` : ''}${flags.has('fault-phase') ? ` --fault-phase ${flags.get('fault-phase')}` : ''}${noReservation ? ' --no-timeline-reservation' : ''}`);
       }
     } else if (verbose || single) {
       const { stats } = result;

@@ -69,6 +69,8 @@ export interface World {
   onAction(node: SimNode, action: string): void;
   /** The remote primary of a standby cluster (no member: reached as REMOTE_UPSTREAM_NAME), or null. */
   remote(): SimPostgres | null;
+  /** The promote handler plants the history files the core asks for (off: PostgreSQL as Patroni leaves it). */
+  readonly timelineReservation: boolean;
 }
 
 /** A server a member can read WAL or files from: another member's PostgreSQL, or the standby cluster's remote primary. */
@@ -352,10 +354,14 @@ export class SimNode {
     const ok = <T>(value: T) => ({ ok: true as const, value });
     return {
       'pg.observe': () => ({ ...this.pg.observe(), replication: this.replicationRows(), ...(this.pg.running && this.pg.accepting ? { replicationSlots: this.replicationSlots() } : {}) }),
-      'pg.promote': () => {
+      'pg.promote': ({ reserveTimelines }) => {
         if (!this.#inShutdown) this.world.onAction(this, 'promote');
         this.world.beforePromote(this);
         const wasPrimary = this.pg.mode === 'primary' && this.pg.running;
+        if (this.world.timelineReservation && this.pg.running && this.pg.mode === 'replica') {
+          const planted = this.pg.plantHistoryFiles(reserveTimelines.map((reserved) => reserved.timeline));
+          if (planted.length) this.world.trace(this.name, `reserved timelines ${planted.join(', ')}`);
+        }
         const promoted = this.pg.promote(this.world.nextBranchId());
         if (promoted && !wasPrimary) this.world.afterBecamePrimary(this, `promoted to timeline ${this.pg.timeline ?? '?'} at ${this.pg.lsn}`);
         return promoted;
@@ -600,8 +606,10 @@ export class SimNode {
       const replica = node.pg;
       if (node === this || !replica.running || !replica.streaming || replica.frozen || replica.upstream !== this.name) continue;
       if (!this.world.peersConnected(this, node) || !canStream(replica, pg)) continue;
+      const fromTimeline = replica.timeline ?? 0;
       replica.lsn = pg.lsn;
       replica.lineage = [...pg.lineage];
+      replica.fetchHistoryFiles(pg, fromTimeline);
     }
   }
 
@@ -697,8 +705,10 @@ export class SimNode {
       return;
     }
     pg.streaming = true;
+    const fromTimeline = pg.timeline ?? 0;
     pg.lsn = Math.min(upstream.pg.lsn, pg.lsn + bytes);
     pg.lineage = upstream.pg.lineage.filter((branch) => branch.start <= pg.lsn);
+    pg.fetchHistoryFiles(upstream.pg, fromTimeline);
     // Streaming through its slot there: the walsender moves the slot's restart_lsn with the replica's feedback.
     const slot = upstream.pg.slots.get(slotNameForMember(this.name));
     if (slot?.type === 'physical') slot.restartLsn = pg.lsn;

@@ -35,6 +35,11 @@ export class SimPostgres {
   startCount = 0;
   /** synchronous_standby_names in postgresql.conf (outside the data directory: survives wipe and clone). */
   synchronousStandbyNames: string | null = null;
+  /**
+   * Timeline history files in pg_wal, by number: those of its own lineage, those fetched from an upstream on a
+   * later timeline, planted ones (timeline reservation). A promotion moves past an unbroken run of them.
+   */
+  historyFiles = new Set<number>();
   /** Replication slots (pg_replslot): gone with the data directory, not copied by a clone, emptied by a rewind. */
   slots = new Map<string, { readonly type: 'physical' | 'logical'; restartLsn: number | null; readonly database: string | null; readonly plugin: string | null }>();
 
@@ -76,6 +81,7 @@ export class SimPostgres {
     this.dataDirectory = 'initialized';
     this.systemId = systemId;
     this.lineage = [{ uid, tl: 1, start: 0 }];
+    this.historyFiles = new Set();
     this.lsn = 0x3000000;
     this.controlState = 'shut down';
     this.standbySignal = false;
@@ -107,10 +113,23 @@ export class SimPostgres {
     this.stop('immediate');
   }
 
-  /** Ends recovery on a new timeline branching at the current position. */
+  /** Writes history files for these timelines where pg_wal has none (the driver's timeline reservation). */
+  plantHistoryFiles(timelines: readonly number[]): number[] {
+    const planted = timelines.filter((tl) => tl > 1 && !this.historyFiles.has(tl));
+    for (const tl of planted) this.historyFiles.add(tl);
+    return planted;
+  }
+
+  /**
+   * Ends recovery on a new timeline branching at the current position. As PostgreSQL does, the number is one
+   * past the last of an unbroken run of history files above its own timeline.
+   */
   promote(uid: number): boolean {
     if (!this.running || !this.accepting || this.mode !== 'replica') return this.running && this.mode === 'primary';
-    const tl = (this.timeline ?? 0) + 1;
+    let newest = this.timeline ?? 0;
+    while (this.historyFiles.has(newest + 1)) newest++;
+    const tl = newest + 1;
+    this.historyFiles.add(tl);
     this.lineage = [...this.lineage, { uid, tl, start: this.lsn }];
     this.mode = 'primary';
     this.standbySignal = false;
@@ -137,6 +156,7 @@ export class SimPostgres {
     this.dataDirectory = 'empty';
     this.systemId = null;
     this.lineage = [];
+    this.historyFiles = new Set();
     this.lsn = 0;
     this.controlState = null;
     this.standbySignal = false;
@@ -150,10 +170,21 @@ export class SimPostgres {
     this.dataDirectory = 'initialized';
     this.systemId = source.systemId;
     this.lineage = [...source.lineage];
+    // pg_basebackup sends every history file in pg_wal.
+    this.historyFiles = new Set(source.historyFiles);
     this.lsn = source.lsn;
     this.controlState = 'in archive recovery';
     this.standbySignal = true;
     this.slots.clear();
+  }
+
+  /**
+   * Streaming moved this replica onto `upstream`'s later timeline: the walreceiver fetched the history files
+   * of the timelines in between, as far as the upstream has them.
+   */
+  fetchHistoryFiles(upstream: SimPostgres, fromTimeline: number): void {
+    const to = this.timeline ?? 0;
+    for (const tl of upstream.historyFiles) if (tl > fromTimeline && tl <= to) this.historyFiles.add(tl);
   }
 }
 
@@ -204,6 +235,8 @@ export function rewind(target: SimPostgres, source: SimPostgres): RewindOutcome 
   if (point === null || point >= target.lsn) return { ok: true, rewound: false, detail: 'no rewind required' };
   if (sourceTl < targetTl) return { ok: false, error: `source timeline ${sourceTl} is older than target timeline ${targetTl}` };
   target.lineage = source.lineage.filter((branch) => branch.start <= point);
+  // pg_rewind copies pg_wal's history files from the source and removes those the source does not have.
+  target.historyFiles = new Set(source.historyFiles);
   target.lsn = point;
   target.slots.clear();
   target.controlState = 'in archive recovery';

@@ -76,6 +76,11 @@ export interface SimulationOptions {
   readonly standbyCluster?: boolean;
   /** Called once the simulation exists and before it runs: schedule a scenario's faults with `at`. */
   readonly scenario?: (simulation: Simulation) => void;
+  /**
+   * The promote handler plants the history files the core reserves (default true). Off, PostgreSQL picks its
+   * timeline as under Patroni, and two branches can reuse a number again (the "timelines" class).
+   */
+  readonly timelineReservation?: boolean;
 }
 
 export interface TraceEntry {
@@ -524,6 +529,7 @@ export class Simulation {
       afterBecamePrimary: (node, how) => this.#checkBecamePrimary(node, how),
       onAction: (node, action) => this.#checkPausedAction(node, action),
       remote: () => this.remote,
+      timelineReservation: this.options.timelineReservation ?? true,
     };
   }
 

@@ -65,7 +65,60 @@ describe('simulated PostgreSQL', () => {
   });
 });
 
+describe('timeline history files in the simulated pg_wal', () => {
+  it('promotes past an unbroken run of planted files; clone and rewind copy the source\'s files, wipe removes them', () => {
+    const a = new SimPostgres();
+    a.initdb('1', 1);
+    a.start('replica', null);
+    a.lsn = 500;
+    const b = new SimPostgres();
+    b.copyFrom(a);
+    b.start('replica', null);
+    // Another branch used 2 and 3; 5 is known too, but 4 is not planted: PostgreSQL stops at the first gap.
+    expect(a.plantHistoryFiles([2, 3, 5])).toEqual([2, 3, 5]);
+    expect(a.plantHistoryFiles([2, 1])).toEqual([]);
+    a.promote(2);
+    expect(a.timeline).toBe(4);
+    expect([...a.historyFiles].sort()).toEqual([2, 3, 4, 5]);
+    expect(a.history(4)).toEqual([[1, 500, 'no recovery target specified']]);
+    // b took a write on timeline 1 nobody has: diverged, and a rewind from timeline 4 copies a's pg_wal files.
+    b.lsn = 600;
+    b.stop('fast');
+    expect(rewind(b, a)).toMatchObject({ ok: true, rewound: true });
+    expect([...b.historyFiles].sort()).toEqual([2, 3, 4, 5]);
+    const clone = new SimPostgres();
+    clone.copyFrom(a);
+    expect([...clone.historyFiles].sort()).toEqual([2, 3, 4, 5]);
+    clone.wipe();
+    expect(clone.historyFiles.size).toBe(0);
+  });
+
+  it('a replica catching up onto a later timeline fetches its upstream\'s history files', () => {
+    const primary = new SimPostgres();
+    primary.initdb('1', 1);
+    primary.start('replica', null);
+    primary.lsn = 500;
+    const replica = new SimPostgres();
+    replica.copyFrom(primary);
+    primary.plantHistoryFiles([2]);
+    primary.promote(2);
+    primary.lsn = 800;
+    replica.lineage = primary.lineage.filter((branch) => branch.start <= 700);
+    replica.lsn = 700;
+    replica.fetchHistoryFiles(primary, 1);
+    expect([...replica.historyFiles].sort()).toEqual([2, 3]);
+  });
+});
+
 describe('simulator', () => {
+  it('a former duplicate-timelines seed passes with timeline reservation and fails again without it', () => {
+    // Seed 109 reached one timeline number on two branches before reservation; it stays a liveness failure off.
+    const on = runSimulation({ seed: 109 });
+    expect(on.ok, explain(on)).toBe(true);
+    const off = runSimulation({ seed: 109, timelineReservation: false });
+    expect(off.violation?.invariant).toBe('replicas-streaming');
+  });
+
   it('replays a seed exactly', () => {
     const first = runSimulation({ seed: 42, faultPhaseMs: 120_000, quietMs: 120_000 });
     const second = runSimulation({ seed: 42, faultPhaseMs: 120_000, quietMs: 120_000 });
