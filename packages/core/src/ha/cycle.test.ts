@@ -423,11 +423,28 @@ describe('regressions found by the simulator', () => {
     });
 
   // Seeds 104 and 114: a replica that replayed past the new leader's switch point followed forever.
-  it('stops a replica that replayed past the switch point, to rewind it', async () => {
-    const { result, effects } = await runCycle({ pg: pgObservation({ timeline: 1, replayLsn: 6000, replicationState: null }), cluster: withHistory(5500) });
+  it('stops a replica that replayed past the switch point, to rewind it, once seen on two cycles in a row', async () => {
+    const diverged = pgObservation({ timeline: 1, replayLsn: 6000, replicationState: null });
+    const first = await runCycle({ pg: diverged, cluster: withHistory(5500) });
+    // A replica reconnecting to the new leader looks the same for a moment: the first sighting only follows.
+    expect(first.result.decision.reason).not.toBe('stopping_for_rewind');
+    expect(first.effects).not.toContainEqual({ kind: 'pg.stop', mode: 'fast' });
+    expect(first.result.memory.divergenceSuspectedOn).toBe(2);
+    const { result, effects } = await runCycle({ pg: diverged, cluster: withHistory(5500) }, { memory: first.result.memory });
     expect(result.decision.reason).toBe('stopping_for_rewind');
     expect(effects).toContainEqual({ kind: 'pg.stop', mode: 'fast' });
     expect(result.memory.rewindArmed).toBe(true);
+  });
+
+  it('leaves a replica alone that was only reconnecting: streaming on the next cycle clears the suspicion', async () => {
+    const reconnecting = pgObservation({ timeline: 1, replayLsn: 6000, replicationState: null });
+    const first = await runCycle({ pg: reconnecting, cluster: withHistory(5500) });
+    expect(first.result.memory.divergenceSuspectedOn).toBe(2);
+    const streaming = pgObservation({ timeline: 2, replayLsn: 6100, replicationState: 'streaming' });
+    const second = await runCycle({ pg: streaming, cluster: withHistory(5500) }, { memory: first.result.memory });
+    expect(second.result.decision.reason).toBe('following_leader');
+    expect(second.effects).not.toContainEqual({ kind: 'pg.stop', mode: 'fast' });
+    expect(second.result.memory.divergenceSuspectedOn).toBeNull();
   });
 
   it('does not count WAL received but not replayed past the switch point', async () => {

@@ -58,6 +58,12 @@ export interface HaMemory {
   readonly lockValidUntil: number | null;
   /** This data directory may have diverged from the leader (it was a primary): rewind before following. */
   readonly rewindArmed: boolean;
+  /**
+   * The leader timeline for which the last cycle saw this replica past the switch point and not streaming: a
+   * replica reconnecting to a new leader shows its last restartpoint's timeline for a moment, so only a second
+   * sighting in a row stops it for a rewind.
+   */
+  readonly divergenceSuspectedOn?: number | null;
   /** The last `config` key seen, so an unreachable store leaves the timing known. */
   readonly configData: Readonly<Record<string, unknown>> | null;
   readonly lastPublishedOptime: number | null;
@@ -1273,12 +1279,13 @@ function* follow(ctx: Context, leaderName: string, leaderMember: Member | null):
   const behindTimeline = leaderTimeline !== null && pg.timeline !== null && leaderTimeline > pg.timeline;
   // Stopping helps only when something can bring the data directory back (diverged.ts); else it keeps trying to stream.
   const recoverable = divergenceRemedyOf(ctx) !== 'none';
-  if (!ctx.dynamic.pause && recoverable && behindTimeline && pg.replicationState !== 'streaming' && pastSwitchPoint(ctx.cluster, pg)) {
+  const replayedPastSwitch = !ctx.dynamic.pause && recoverable && behindTimeline && pg.replicationState !== 'streaming' && pastSwitchPoint(ctx.cluster, pg);
+  if (replayedPastSwitch && memory.divergenceSuspectedOn === leaderTimeline) {
     // WAL the new timeline never had: streaming cannot resume, only a rewind brings this replica back.
     yield* perform('pg.stop', { mode: 'fast' });
     return {
       decision: decision('stopping_for_rewind', `stopping to rewind: replayed past the switch to timeline ${leaderTimeline} of ${leaderName}`),
-      memory: { rewindArmed: true },
+      memory: { rewindArmed: true, divergenceSuspectedOn: null },
       postgresChanged: true,
       stopped: true,
       wakeSoon: true,
@@ -1296,7 +1303,10 @@ function* follow(ctx: Context, leaderName: string, leaderMember: Member | null):
   }
   const followed = yield* perform('pg.follow', { upstream });
   const caughtUp = pg.replicationState === 'streaming' && (leaderTimeline === null || pg.timeline === leaderTimeline);
-  const memoryUpdate: Partial<HaMemory> = caughtUp ? { rewindArmed: false } : {};
+  const memoryUpdate: Partial<HaMemory> = {
+    ...(caughtUp ? { rewindArmed: false } : {}),
+    divergenceSuspectedOn: replayedPastSwitch ? leaderTimeline : null,
+  };
   if (!followed) {
     return { decision: decision('follow_failed', `failed to point postgres at ${leaderName}`), memory: memoryUpdate };
   }
