@@ -205,6 +205,30 @@ describe('operations on a 4-member cluster', () => {
     leader = await settled('one leader after resume');
   });
 
+  it('after a resume, waits for a leader whose agent stopped while paused instead of promoting next to it', async () => {
+    expect((await cluster.request(leader, 'PATCH', '/config', { pause: true })).status).toBe(200);
+    await cluster.waitFor('every member reports pause', async () => {
+      const statuses = await Promise.all(names().map((name) => cluster.status(name)));
+      return statuses.every((status) => status?.['pause'] === true);
+    });
+    const former = leader;
+    // Paused, a stopping agent leaves PostgreSQL running and the lock to expire: nothing will demote it.
+    await cluster.stopAgent(former);
+    expect(cluster.postmasterAlive(former)).toBe(true);
+    const replica = names().find((name) => name !== former && name !== 'node3')!;
+    expect((await cluster.request(replica, 'PATCH', '/config', { pause: null })).status).toBe(200);
+    await cluster.waitFor(`${replica} waiting for ${former}`, async () => {
+      const decision = (await cluster.status(replica))?.['pgwarden'] as { last_decision?: { ineligible?: string; message?: string } } | undefined;
+      return decision?.last_decision?.ineligible === 'paused_leader_unconfirmed' ? decision.last_decision : undefined;
+    }, 60_000);
+    await delay(4000); // two more loop_waits: still nobody promotes
+    expect(await cluster.primaries()).toEqual([]);
+    expect(await cluster.query(former, 'SELECT pg_is_in_recovery() AS recovery')).toEqual([{ recovery: false }]);
+    // Its agent back, the former leader sees no lock, takes it as the running primary, and the others follow it.
+    cluster.startAgent(former);
+    expect(await settled('the former leader leads again')).toBe(former);
+  });
+
   it('fails over manually to the named candidate while the primary is down', async () => {
     const candidate = leader === 'node1' ? 'node0' : 'node1';
     await cluster.crash(leader);

@@ -10,6 +10,7 @@ import type {
   Leader,
   Member,
   MemberData,
+  PausedLeader,
   SyncState,
   TimelineHistory,
   TimelineHistoryEntry,
@@ -169,13 +170,20 @@ export function decodeStatus(raw: RawValue): ClusterStatus {
   const retain = Array.isArray(parsed['retain_slots'])
     ? parsed['retain_slots'].filter((slot): slot is string => typeof slot === 'string')
     : [];
-  return { optime, slots, retainSlots: retain };
+  const pausedLeader = decodePausedLeader(parsed['paused_leader']);
+  return pausedLeader ? { optime, slots, retainSlots: retain, pausedLeader } : { optime, slots, retainSlots: retain };
+}
+
+function decodePausedLeader(value: unknown): PausedLeader | null {
+  if (!isObject(value) || typeof value['name'] !== 'string' || !value['name']) return null;
+  return { name: value['name'], apiUrl: typeof value['api_url'] === 'string' ? value['api_url'] : null };
 }
 
 export function encodeStatus(status: ClusterStatus): string {
   const value: Record<string, unknown> = { optime: status.optime };
   if (Object.keys(status.slots).length) value['slots'] = status.slots;
   if (status.retainSlots.length) value['retain_slots'] = status.retainSlots;
+  if (status.pausedLeader) value['paused_leader'] = { name: status.pausedLeader.name, api_url: status.pausedLeader.apiUrl };
   return JSON.stringify(value);
 }
 

@@ -12,6 +12,7 @@ export type {
   Member,
   MemberData,
   MemberRole,
+  PausedLeader,
   PostgresState,
   SyncState,
   Tags,

@@ -104,6 +104,14 @@ export interface ClusterStatus {
   readonly optime: number;
   readonly slots: Readonly<Record<string, number>>;
   readonly retainSlots: readonly string[];
+  /** pgwarden only (`paused_leader`): the lock holder that wrote this believed the cluster paused (ha/paused-leader.ts). */
+  readonly pausedLeader?: PausedLeader | null;
+}
+
+/** A lock holder that believed the cluster paused, and where its REST API answers. */
+export interface PausedLeader {
+  readonly name: string;
+  readonly apiUrl: string | null;
 }
 
 export interface Cluster {

@@ -244,6 +244,20 @@ describe('pause and resume', () => {
     expect(f.stdout()).toBe('Success: cluster management is resumed\n');
     expect(f.err.join('')).toContain('Member pg0 is not accessible');
   });
+
+  it('warns on resume when nobody holds the lock and a member led while paused', async () => {
+    const f = await cluster({ paused: true });
+    const pg0 = f.members.get('pg0')!;
+    await pg0.writeStatus({ optime: 50331744, slots: {}, retainSlots: [], pausedLeader: { name: 'pg0', apiUrl: 'http://127.0.0.1:8008/patroni' } });
+    expect(await f.run([...DCS, 'resume', SCOPE])).toBe(0);
+    expect(f.err.join('')).toBe('');
+    await pg0.releaseLeader();
+    f.err.length = 0;
+    await pg0.setConfig({ ...(await pg0.loadCluster()).config!.data, pause: true }, null);
+    expect(await f.run([...DCS, 'resume', SCOPE])).toBe(0);
+    expect(f.err.join('')).toContain('No member holds the leader lock, and pg0 held it while the cluster was paused');
+    expect(f.err.join('')).toContain('pgwardenctl failover --candidate <member>');
+  });
 });
 
 describe('edit-config', () => {

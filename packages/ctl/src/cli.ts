@@ -441,6 +441,17 @@ async function failoverOrSwitchover(
   return 0;
 }
 
+/** Resuming without a lock holder: the members will wait for the one that led while paused (core's paused-leader rule). */
+function warnAboutPausedLeader(session: Session, cluster: Cluster, paused: boolean): void {
+  const former = cluster.status.pausedLeader;
+  if (paused || cluster.leader || !former) return;
+  session.warn(
+    `No member holds the leader lock, and ${former.name} held it while the cluster was paused: the others will not promote ` +
+      `until ${former.name} is seen demoted or its agent takes the lock again. If its PostgreSQL is down for good, ` +
+      `run "pgwardenctl failover --candidate <member>".`,
+  );
+}
+
 async function togglePause(session: Session, clusterName: string, paused: boolean, wait: boolean): Promise<number> {
   const dcs = await session.dcs(clusterName);
   const cluster = await session.cluster(clusterName);
@@ -459,6 +470,7 @@ async function togglePause(session: Session, clusterName: string, paused: boolea
     }
     if (!wait) {
       session.out(`Success: cluster management is ${paused ? 'paused' : 'resumed'}`);
+      warnAboutPausedLeader(session, cluster, paused);
       return 0;
     }
     session.out(`'${paused ? 'pause' : 'resume'}' request sent, waiting until it is recognized by all nodes`);
@@ -478,6 +490,7 @@ async function togglePause(session: Session, clusterName: string, paused: boolea
       return 1;
     }
     session.out(`Success: cluster management is ${paused ? 'paused' : 'resumed'}`);
+    warnAboutPausedLeader(session, cluster, paused);
     return 0;
   }
   throw new CtlError('Can not find accessible cluster member: check that the agents run and their REST API is reachable');

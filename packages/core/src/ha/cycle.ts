@@ -26,6 +26,16 @@ import { primaryRaceBackoff, raceBackoffVerdict } from './race-backoff.js';
 import { divergenceRemedy, reinitializeAfterRewindFailure } from './diverged.js';
 import { NO_CLONE_SOURCE, noLeaderCloneMethods } from './no-leader-clone.js';
 import { highestKnownTimeline, timelinesToReserve, withSkippedTimelines } from './timeline-reservation.js';
+import {
+  EMPTY_PAUSED_LEADER_MEMORY,
+  formerPausedLeaders,
+  observePausedLeader,
+  operatorForcedFailover,
+  pausedLeaderMark,
+  pausedLeaderVerdict,
+  sameMark,
+} from './paused-leader.js';
+import type { PausedLeaderMemory } from './paused-leader.js';
 
 /** Settings of this member that do not come from the `config` key. */
 export interface HaSettings {
@@ -97,7 +107,8 @@ export interface HaMemory {
   /** My WAL position at the end of the previous cycle (primary_race_backoff: is WAL still arriving?). */
   readonly lastWalPosition?: number | null;
   /** Highest timeline number seen in the cluster or locally: reserved before a promotion (timeline-reservation.ts). */
-  readonly highestTimelineSeen?: number | null;
+  readonly highestTimelineSeen?: number | null;  /** Who held the lock while the cluster was paused, and whether it may still believe so (paused-leader.ts). */
+  readonly pausedLeader?: PausedLeaderMemory;
 }
 
 /** A restart requested for later through `POST /restart` with `schedule`. */
@@ -266,6 +277,11 @@ export function* haCycle(input: CycleInput): Generator<Effect, CycleResult, unkn
     ...(cluster.leader ? { knownMembers: apiMembers(cluster.members), raceBackoffSince: null } : {}),
     lastDcsContact: now,
     highestTimelineSeen: highestKnownTimeline(cluster, input.memory, pg),
+    pausedLeader: observePausedLeader(input.memory.pausedLeader ?? EMPTY_PAUSED_LEADER_MEMORY, {
+      leader: cluster.leader?.name ?? null,
+      members: cluster.members,
+      failover: cluster.failover,
+    }),
     configData: cluster.config?.data ?? input.memory.configData,
     lockValidUntil: iAmLeader ? input.memory.lockValidUntil : null,
     retainSlotsSeen: iAmLeader ? (input.memory.retainSlotsSeen ?? null) : null,
@@ -890,7 +906,16 @@ function* checkEligibility(
   const remembered = ctx.memory.knownMembers.filter((known) => !current.some((member) => member.name === known.name));
   const listed = failsafeMembers.filter((known) => ![...current, ...remembered].some((member) => member.name === known.name));
   const others = [...current, ...remembered, ...listed].filter((member) => member.name !== settings.name);
+  // A former leader that believed the cluster paused must be heard from first (paused-leader.ts).
+  const formerLeaders = operatorForcedFailover(failover, ctx.memory.pausedLeader)
+    ? []
+    : formerPausedLeaders(settings.name, cluster.status.pausedLeader, ctx.memory.pausedLeader?.suspect ?? null);
+  for (const former of formerLeaders) {
+    if (former.apiUrl !== null && !others.some((member) => member.name === former.name)) others.push({ name: former.name, apiUrl: former.apiUrl });
+  }
   const peers = others.length ? yield* perform('peers.probe', { members: others }) : [];
+  const unconfirmed = pausedLeaderVerdict(formerLeaders, peers);
+  if (unconfirmed) return unconfirmed;
   const healthy = (peer: PeerStatus): boolean =>
     peer.reachable && peer.state === 'running' && !isNoFailover(peer.tags) && !peer.watchdogFailed;
 
@@ -910,6 +935,9 @@ function* checkEligibility(
   // one outside it, however far ahead, never takes the lock, and deferring to it would be waiting for ever.
   const failsafeListed = failsafeModeEnabled(cluster.config?.data) && cluster.failsafe && Object.keys(cluster.failsafe).length ? cluster.failsafe : null;
   let compared = failsafeListed === null ? peers : peers.filter((peer) => peer.name in failsafeListed);
+  // Likewise synchronous mode (not quorum) lets only the members the `sync` key lists race: a member outside it
+  // may hold more WAL (a diverged branch), yet deferring to it would leave the cluster without a leader.
+  if (synchronousModeActive(ctx) && !quorumCommitActive(dynamic, cluster)) compared = compared.filter((peer) => isSynchronousMember(cluster, peer.name));
   // A running primary stops the race wherever it is listed.
   const unlistedPrimary = peers.find((peer) => peer.reachable && (peer.role === 'primary' || peer.role === 'master') && !compared.includes(peer));
   if (unlistedPrimary) return { reason: 'peer_is_primary', message: `${unlistedPrimary.name} is running as primary` };
@@ -1190,13 +1218,16 @@ function* publishLeaderState(ctx: Context): Generator<Effect, Partial<HaMemory>,
   let published: Partial<HaMemory> = {};
   // Slots first: `status` publishes where they stand (see ha/slots.ts).
   const slots = yield* syncSlots(slotCycleInput(ctx));
+  const mark = pausedLeaderMark(ctx.dynamic.pause, settings.name, settings.apiUrl);
   const status = {
     optime,
     slots: slots.published?.slots ?? cluster.status.slots,
     retainSlots: slots.published?.retain ?? cluster.status.retainSlots,
+    ...(mark ? { pausedLeader: mark } : {}),
   };
   if (slots.published) published = { retainSlotsSeen: slots.published.seen };
-  if (optime > 0 && (optime !== ctx.memory.lastPublishedOptime || statusSlotsDiffer(cluster.status, status))) {
+  const markChanged = !sameMark(cluster.status.pausedLeader, mark);
+  if (optime > 0 && (optime !== ctx.memory.lastPublishedOptime || markChanged || statusSlotsDiffer(cluster.status, status))) {
     const written = yield* perform('dcs.writeStatus', { status });
     if (written.ok) published = { ...published, lastPublishedOptime: optime };
   }

@@ -106,6 +106,7 @@ export const INELIGIBLE_REASONS = [
   'not_synchronous',
   'quorum_not_reached',
   'not_in_failsafe',
+  'paused_leader_unconfirmed',
 ] as const;
 
 export type IneligibleReason = (typeof INELIGIBLE_REASONS)[number];
