@@ -36,6 +36,7 @@ import {
   sameMark,
 } from './paused-leader.js';
 import type { PausedLeaderMemory } from './paused-leader.js';
+import { newStoreBreaker, withStoreBreaker } from './store-breaker.js';
 
 /** Settings of this member that do not come from the `config` key. */
 export interface HaSettings {
@@ -233,6 +234,17 @@ interface Context {
 const PRIMARY_CONTROL_STATES = new Set(['in production', 'shutting down', 'in crash recovery', 'shut down']);
 
 export function* haCycle(input: CycleInput): Generator<Effect, CycleResult, unknown> {
+  const breaker = newStoreBreaker();
+  const result = yield* withStoreBreaker(cycleBody(input), breaker);
+  if (!breaker.trippedAfterLoad || !result.holdsLock || result.memory.lockValidUntil === null) return result;
+  // The store went away after this cycle renewed the lock: the next cycle must start early enough for its
+  // failed read (retry_timeout) to end in a demotion before the lease runs out.
+  const dynamic = result.dynamic;
+  const leaseCheck = result.memory.lockValidUntil - (dynamic.timing.retryTimeout + 1) * 1000;
+  return { ...result, wakeAt: result.wakeAt === null ? leaseCheck : Math.min(result.wakeAt, leaseCheck) };
+}
+
+function* cycleBody(input: CycleInput): Generator<Effect, CycleResult, unknown> {
   const { settings, now } = input;
   let pg = yield* perform('pg.observe', {});
   const loaded = yield* perform('dcs.load', {});

@@ -609,6 +609,14 @@ export class Simulation {
         const candidate = others.length && rng.chance(0.6) ? rng.pick(others) : null;
         const failover = candidate !== null && rng.chance(0.25);
         const scheduled = !failover && rng.chance(0.15) ? new Date(this.scheduler.now() + rng.int(5_000, 60_000)).toISOString() : null;
+        // A forced failover is the operator vouching that no other primary runs. A careful one first starts the
+        // agents stopped during maintenance, as before a resume: their PostgreSQL may still be read-write.
+        const orphans = failover ? this.nodes.filter((node) => !node.alive && node.pg.running) : [];
+        if (orphans.length) {
+          this.log('operator', `failover to ${candidate ?? '-'} put off: starting the agent of ${orphans.map((node) => node.name).join(', ')} first`);
+          for (const node of orphans) this.restart(node.name);
+          return;
+        }
         this.requestSwitchover(name, {
           action: failover ? 'failover' : 'switchover',
           leader: failover ? null : (cluster.leader?.name ?? null),
