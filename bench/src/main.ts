@@ -17,6 +17,11 @@ import type { FailoverRun, GracefulResult, RestResult, SteadyResult, SwitchoverS
 import { measureBootstrap, measureFailover, measureGracefulStop, measureRest, measureSteady, measureSwitchovers, say } from './scenarios.js';
 import type { Row } from './report.js';
 import { buildRows, renderMarkdown, renderTable } from './report.js';
+import type { PacedLoad } from './wrk.js';
+
+/** The parts of a run; bootstrap is always measured (every other part needs the cluster up). */
+export const SECTIONS = ['steady', 'rest', 'switchover', 'graceful', 'failover', 'restricted'] as const;
+export type Section = (typeof SECTIONS)[number];
 
 export interface Options {
   readonly quick: boolean;
@@ -33,6 +38,11 @@ export interface Options {
   readonly cgroupMb: number;
   /** Where latest.json and latest.md go; default bench/results. */
   readonly outDir: string;
+  /** What is measured (`--sections`); every section by default. */
+  readonly sections: readonly Section[];
+  /** Health-check paced REST loads (`--paced`), each run on /health, /replica and /patroni. */
+  readonly pacedLoads: readonly PacedLoad[];
+  readonly pacedSeconds: number;
 }
 
 export interface ProfileResult {
@@ -79,6 +89,23 @@ function parseArgs(argv: readonly string[]): Options {
     if (!profile) throw new Error(`[bench] unknown profile ${name}; known: ${Object.keys(PROFILES).join(', ')}`);
     return profile;
   });
+  const sectionsRaw = value('--sections');
+  const sections = sectionsRaw === undefined ? [...SECTIONS] : sectionsRaw.split(',').map((name) => name.trim()).filter(Boolean);
+  for (const name of sections) {
+    if (!(SECTIONS as readonly string[]).includes(name)) throw new Error(`[bench] unknown section ${name}; known: ${SECTIONS.join(', ')}`);
+  }
+  // `--paced 500x1000,1000x500`: connections x mean interval (ms) per checker; `--paced none` skips them.
+  const pacedRaw = value('--paced') ?? '500x1000,1000x500';
+  const pacedConnection = value('--paced-connection') ?? 'close';
+  if (pacedConnection !== 'close' && pacedConnection !== 'keep-alive') throw new Error(`[bench] --paced-connection wants close or keep-alive, got ${pacedConnection}`);
+  const pacedLoads: PacedLoad[] =
+    pacedRaw === 'none'
+      ? []
+      : pacedRaw.split(',').map((spec) => {
+          const match = /^\s*(\d+)x(\d+)\s*$/.exec(spec);
+          if (!match || Number(match[1]) < 1 || Number(match[2]) < 1) throw new Error(`[bench] --paced wants CONNECTIONSxINTERVAL_MS[,...], got ${spec}`);
+          return { connections: Number(match[1]), intervalMs: Number(match[2]), connection: pacedConnection };
+        });
   return {
     quick,
     steadyMinutes: number('--steady-minutes', quick ? 0.5 : 2),
@@ -93,6 +120,9 @@ function parseArgs(argv: readonly string[]): Options {
     addressSpaceMb: number('--as-mb', 1024),
     cgroupMb: number('--cgroup-mb', 256),
     outDir: resolve(value('--out') ?? join(REPO_ROOT, 'bench/results')),
+    sections: sections as Section[],
+    pacedLoads,
+    pacedSeconds: Math.round(number('--paced-seconds', quick ? 10 : 15)),
   };
 }
 
@@ -123,19 +153,31 @@ async function benchProfile(implementation: Implementation, profile: TimingProfi
       leader = bootstrap.leader;
     });
     if (!leader) return result;
+    const wanted = (section: Section) => options.sections.includes(section);
     // Steady state, REST, switchover and graceful stop on the primary profile only: they keep the quick run short.
-    if (primaryProfile) {
+    if (primaryProfile && wanted('steady')) {
       await step(`steady state (${options.steadyMinutes} min, CPU over ${options.cpuWindowSeconds} s)`, async () => {
         result.steady = await measureSteady(cluster, options.steadyMinutes, options.cpuWindowSeconds);
       });
-      await step(`REST load (wrk, ${options.wrkSeconds} s per path)`, async () => {
-        result.rest = await measureRest(cluster, await cluster.waitHealthy(60_000), options.wrkSeconds);
+    }
+    if (primaryProfile && wanted('rest')) {
+      const paced = options.pacedLoads.map((load) => `${load.connections}x${load.intervalMs} ms`).join(', ') || 'none';
+      await step(`REST load (wrk, ${options.wrkSeconds} s per path saturated; paced ${paced}, ${options.pacedSeconds} s per path)`, async () => {
+        result.rest = await measureRest(cluster, await cluster.waitHealthy(60_000), {
+          seconds: options.wrkSeconds,
+          pacedLoads: options.pacedLoads,
+          pacedSeconds: options.pacedSeconds,
+        });
       });
+    }
+    if (primaryProfile && wanted('switchover')) {
       await step(`planned switchover (median of ${options.switchoverRuns})`, async () => {
         const series = await measureSwitchovers(cluster, options.switchoverRuns);
         result.switchover = series;
         if (series.error !== undefined) throw new Error(`after ${series.runs.length} of ${options.switchoverRuns} runs: ${series.error}`);
       });
+    }
+    if (primaryProfile && wanted('graceful')) {
       await step('graceful stop of the leader', async () => {
         const current = await cluster.waitHealthy(60_000);
         try {
@@ -146,7 +188,7 @@ async function benchProfile(implementation: Implementation, profile: TimingProfi
         await cluster.waitHealthy(180_000, 250);
       });
     }
-    for (let run = 1; run <= options.failoverRuns; run++) {
+    for (let run = 1; wanted('failover') && run <= options.failoverRuns; run++) {
       let failed = false;
       await step(`failover run ${run}/${options.failoverRuns} (kill -9 of the leader's agent and postmaster)`, async () => {
         try {
@@ -199,6 +241,8 @@ async function main(argv: readonly string[]): Promise<number> {
     const byProfile: Record<string, ProfileResult> = {};
     results.runs[implementation] = byProfile;
     for (const [index, profile] of options.profiles.entries()) {
+      // The other profiles only measure failovers (and bootstrap): without that section they are skipped.
+      if (index > 0 && !options.sections.includes('failover')) continue;
       try {
         byProfile[profile.name] = await benchProfile(implementation, profile, options, index === 0, snapshot.agentBin, ports);
       } catch (error) {
@@ -206,7 +250,7 @@ async function main(argv: readonly string[]): Promise<number> {
       }
     }
   }
-  if (options.restricted && options.implementations.includes('pgwarden')) {
+  if (options.restricted && options.sections.includes('restricted') && options.implementations.includes('pgwarden')) {
     try {
       results.memoryRestricted = await runMemoryRestricted({ addressSpaceMb: options.addressSpaceMb, cgroupMb: options.cgroupMb, windowSeconds: options.restrictedSeconds, agentBin: snapshot.agentBin });
     } catch (error) {

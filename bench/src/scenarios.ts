@@ -4,8 +4,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { BenchCluster } from './cluster.js';
 import { counterDelta, EtcdProbe } from './etcd-probe.js';
 import { CLOCK_TICKS, sampleProcess } from './proc.js';
-import type { WrkResult } from './wrk.js';
-import { runWrk } from './wrk.js';
+import type { PacedLoad, PacedResult, WrkResult } from './wrk.js';
+import { runWrk, runWrkPaced } from './wrk.js';
 import { Writer } from './writer.js';
 
 const RECOVER_TIMEOUT_MS = 180_000;
@@ -101,6 +101,21 @@ export interface RestResult {
   readonly healthClose?: WrkResult;
   /** The leader's HA loop while wrk saturates its GET /health. */
   readonly haUnderLoad?: HaUnderLoad;
+  /** Health-check traffic (many checkers, each about one request per interval): latency at a realistic load. */
+  readonly paced?: PacedRun[];
+}
+
+/** One paced load on one path: /health and /patroni on the leader, /replica on a replica. */
+export interface PacedRun extends PacedResult {
+  readonly path: '/health' | '/replica' | '/patroni';
+}
+
+export interface RestOptions {
+  /** wrk duration per path for the saturation figures, seconds. */
+  readonly seconds: number;
+  /** Paced loads, each run on every path; none skips them. */
+  readonly pacedLoads: readonly PacedLoad[];
+  readonly pacedSeconds: number;
 }
 
 export interface HaUnderLoad {
@@ -116,8 +131,12 @@ export interface HaUnderLoad {
   readonly liveness: { readonly ok: number; readonly total: number; readonly p50Ms: number | null; readonly p99Ms: number | null; readonly maxMs: number | null };
 }
 
-/** GET /health and /patroni on the leader, GET /replica on a replica: each answers 200 there. */
-export async function measureRest(cluster: BenchCluster, leader: string, seconds: number): Promise<RestResult> {
+/**
+ * GET /health and /patroni on the leader, GET /replica on a replica: each answers 200 there. First saturated (wrk
+ * as fast as it can), then, after the HA-loop check, at health-check pace (`runWrkPaced`).
+ */
+export async function measureRest(cluster: BenchCluster, leader: string, options: RestOptions): Promise<RestResult> {
+  const { seconds } = options;
   const replica = cluster.members.find((member) => member.name !== leader)!;
   const url = (name: string, path: string) => `http://127.0.0.1:${cluster.member(name).apiPort}${path}`;
   const health = await runWrk(url(leader, '/health'), seconds);
@@ -125,7 +144,21 @@ export async function measureRest(cluster: BenchCluster, leader: string, seconds
   const patroni = await runWrk(url(leader, '/patroni'), seconds);
   const healthClose = await runWrk(url(leader, '/health'), seconds, { connection: 'close' });
   const haUnderLoad = await measureHaUnderLoad(cluster, leader, seconds);
-  return { health, replica: replicaResult, patroni, healthClose, haUnderLoad };
+  const paced: PacedRun[] = [];
+  const targets = [
+    ['/health', leader],
+    ['/replica', replica.name],
+    ['/patroni', leader],
+  ] as const;
+  for (const load of options.pacedLoads) {
+    for (const [path, member] of targets) {
+      say(`${cluster.implementation}: paced ${path}: ${load.connections} checkers, one request per ~${load.intervalMs} ms each, ${options.pacedSeconds} s`);
+      paced.push({ path, ...(await runWrkPaced(url(member, path), options.pacedSeconds, load)) });
+      // Let the closed connections' sockets drain before the next load.
+      await delay(1_000);
+    }
+  }
+  return { health, replica: replicaResult, patroni, healthClose, haUnderLoad, paced };
 }
 
 /**

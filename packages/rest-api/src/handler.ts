@@ -353,9 +353,7 @@ export function createRestApiHandler(options: RestApiOptions): RestApiHandler {
     const method = req.method ?? 'GET';
     const target = parseRequestTarget(req.url);
     try {
-      const controller = new AbortController();
-      res.once('close', () => controller.abort());
-      const context: RouteContext = { req, res, target, node, signal: controller.signal };
+      const context = new RequestContext(req, res, target, node);
       const guardReads = options.authenticateReads === true;
       let outcome: Promise<void>;
       if (method === 'HEAD' || method === 'OPTIONS') {
@@ -401,6 +399,39 @@ export function createRestApiHandler(options: RestApiOptions): RestApiHandler {
       fail(res, error, target, method);
     }
   };
+}
+
+/**
+ * A route's context. The signal is made on first use, and aborts only when the connection closes before the answer
+ * is complete (the client went away). Health checks never touch it: an AbortController and a 'close' listener per
+ * request, aborted after every answer, made young-generation GC pauses several times longer under load (see
+ * bench/README.md, "REST latency").
+ */
+class RequestContext implements RouteContext {
+  #controller: AbortController | undefined;
+
+  constructor(
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly target: RequestTarget,
+    readonly node: RestApiNode,
+  ) {}
+
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      const controller = new AbortController();
+      this.#controller = controller;
+      const res = this.res;
+      if (res.closed) {
+        if (!res.writableFinished) controller.abort();
+      } else {
+        res.once('close', () => {
+          if (!res.writableFinished) controller.abort();
+        });
+      }
+    }
+    return this.#controller.signal;
+  }
 }
 
 function allowedMethods(methods: RouteMethods): string {

@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { createRestApiHandler } from '../src/handler.js';
 import { startRestApiServer } from '../src/server.js';
@@ -100,6 +102,30 @@ describe('limits', () => {
     open();
     expect((await first).status).toBe(200);
     expect((await second).status).toBe(200);
+    expect(ops.submitted).toHaveLength(2);
+  });
+
+  it('takes a queued request out of the queue when its client goes away', async () => {
+    const logged: string[] = [];
+    const { server, ops } = await serve({ maxConcurrentRequests: 1, maxQueuedRequests: 1 }, logged);
+    await using _ = server;
+    const base = server.address.url;
+    let open!: () => void;
+    ops.taskGate = new Promise((resolve) => (open = resolve));
+    const first = send(base, 'POST', '/restart');
+    await until(() => ops.waits.length === 1);
+    const leaving = connect(server.address.port, '127.0.0.1');
+    await once(leaving, 'connect');
+    leaving.write('POST /restart HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n');
+    await until(() => logged.includes('[rest-api] request waits for a slot'));
+    leaving.destroy();
+    // Its place in the queue is free again: the next one waits (instead of 503) and runs once the slot frees.
+    const logCount = logged.length;
+    const next = send(base, 'POST', '/restart');
+    await until(() => logged.slice(logCount).includes('[rest-api] request waits for a slot'));
+    open();
+    expect((await first).status).toBe(200);
+    expect((await next).status).toBe(200);
     expect(ops.submitted).toHaveLength(2);
   });
 });
