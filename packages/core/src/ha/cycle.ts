@@ -25,7 +25,7 @@ import { describeFollow, describeRemote, memberUpstream, nodeToFollow, remoteClo
 import { primaryRaceBackoff, raceBackoffVerdict } from './race-backoff.js';
 import { divergenceRemedy, reinitializeAfterRewindFailure } from './diverged.js';
 import { NO_CLONE_SOURCE, noLeaderCloneMethods } from './no-leader-clone.js';
-import { highestKnownTimeline, timelinesToReserve, withSkippedTimelines } from './timeline-reservation.js';
+import { highestKnownTimeline, leftBehindByHistory, timelinesToReserve, withSkippedTimelines } from './timeline-reservation.js';
 import {
   EMPTY_PAUSED_LEADER_MEMORY,
   formerPausedLeaders,
@@ -1476,10 +1476,7 @@ function apiMembers(members: readonly Member[]): Array<{ name: string; apiUrl: s
 
 /** The replica holds WAL past the point where the cluster left its timeline (from the `history` key). */
 function pastSwitchPoint(cluster: Cluster, pg: PostgresObservation): boolean {
-  const line = cluster.history?.lines.find((entry) => entry[0] === pg.timeline);
-  if (!line) return false;
-  // Replayed, not received: a walreceiver may hold a partial record past the switch point that nothing replays.
-  return pg.replayLsn !== null && pg.replayLsn > line[1];
+  return leftBehindByHistory(cluster.history?.lines ?? [], pg.timeline, pg.replayLsn);
 }
 
 function* renewLock(_ctx: Context): Generator<Effect, boolean, unknown> {

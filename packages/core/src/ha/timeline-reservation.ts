@@ -133,3 +133,17 @@ export function withSkippedTimelines(
   }
   return out;
 }
+
+/**
+ * The cluster's lineage, as the `history` key lines record it, left a server on `timeline` that replayed up to
+ * `replayLsn` behind: it replayed past the point where the lineage switched away from its timeline, or its
+ * timeline is a number a promotion skipped. Such a number belongs to a branch of its own (a promotion the
+ * cluster's lineage never contained), so any position on it has diverged; Patroni reaches the same verdict from
+ * the leader's history file, which has no line for that number. False without a line for `timeline`.
+ */
+export function leftBehindByHistory(lines: ReadonlyArray<readonly [number, number, string, ...unknown[]]>, timeline: number | null, replayLsn: number | null): boolean {
+  const line = lines.find((entry) => entry[0] === timeline);
+  if (!line || replayLsn === null) return false;
+  // Replayed, not received: a walreceiver may hold a partial record past the switch point that nothing replays.
+  return line[2] === SKIPPED_TIMELINE_REASON || replayLsn > line[1];
+}

@@ -142,6 +142,8 @@ export interface SimulationResult {
 /** Virtual time starts here (ms since the epoch), so ISO timestamps in keys look real. */
 const EPOCH = Date.UTC(2025, 0, 1);
 const TICK_MS = 250;
+/** The least a slow replica receives per tick: above the workload's mean write rate (see #scheduleTicks). */
+const SLOW_REPLICA_MIN_BYTES = 64 * 1024;
 
 class SimulationFailed extends Error {
   constructor(readonly violation: Violation) {
@@ -178,6 +180,8 @@ export class Simulation {
   #settledAt: number | null = null;
   #currentLeader: string | null = null;
   #slowReplica = new Map<string, number>();
+  /** When the last drawn short stall or freeze of each node ends (virtual ms). */
+  readonly #agentStopEnd = new Map<string, number>();
   /** The newest commit acknowledged as synchronous: its position, the history it belongs to, and by whom. */
   #lastSyncAck: { lsn: number; lineage: readonly Branch[]; primary: string } | null = null;
   #syncAcks = 0;
@@ -262,8 +266,10 @@ export class Simulation {
         removeDataDirectoryOnDivergedTimelines: removeOnDiverged,
       };
       this.nodes.push(new SimNode(settings, world, this.#rng.fork()));
-      // Some replicas are slow: they receive at most this many bytes per tick.
-      if (setupRng.chance(0.4)) this.#slowReplica.set(name, setupRng.int(16_384, 131_072));
+      // Some replicas are slow: they receive at most this many bytes per tick. Never below what the primary writes
+      // on average (about 45 KB a tick, bulk loads included): a slower one falls behind without bound, and a
+      // cascading replica that got ahead of it would wait longer than any quiet period (seeds 2039, 2211, 2248).
+      if (setupRng.chance(0.4)) this.#slowReplica.set(name, Math.max(SLOW_REPLICA_MIN_BYTES, setupRng.int(16_384, 131_072)));
     }
   }
 
@@ -594,9 +600,18 @@ export class Simulation {
       case 'dcs-outage':
         return this.dcsOutage(Math.min(duration, 45_000));
       case 'stall':
-        return this.stallAgent(name, rng.int(500, shortStall));
-      case 'freeze':
-        return this.freeze(name, rng.int(500, shortStall));
+      case 'freeze': {
+        const ms = rng.int(500, shortStall);
+        // Short stops stacked on one node (a stall, a freeze, a stall with a second between them) add up to a long
+        // one, which only a watchdog can survive (long-stall): the agent gets a ttl to run between two of them.
+        const now = this.scheduler.now();
+        if (now < (this.#agentStopEnd.get(name) ?? -Infinity) + ttlMs) {
+          this.log(name, `fault skipped: ${kind} within a ttl of the last stop`);
+          return;
+        }
+        this.#agentStopEnd.set(name, now + ms);
+        return kind === 'stall' ? this.stallAgent(name, ms) : this.freeze(name, ms);
+      }
       case 'long-stall':
         return this.stallAgent(name, rng.int(ttlMs, 2 * ttlMs));
       case 'long-freeze':
