@@ -149,6 +149,9 @@ describe('operations on a 4-member cluster', () => {
     // would rightly be refused (412, no healthy candidate).
     leader = await settled('every replica streaming before the switchover');
     if (leader !== 'node0') {
+      // Streaming shows before the rejoined member's agent has cycled to `running`; until then the leader
+      // rightly refuses it as a candidate (412).
+      await cluster.waitFor('node0 running', async () => (await cluster.status('node0'))?.['state'] === 'running');
       expect((await cluster.request(leader, 'POST', '/switchover', { leader, candidate: 'node0' })).status).toBe(200);
     }
     leader = await settled('node0 leading with every replica streaming');
