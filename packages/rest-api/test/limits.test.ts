@@ -81,14 +81,8 @@ describe('limits', () => {
   });
 
   it('runs N slow requests at once, queues a bounded number, refuses the rest with 503; health checks never wait', async () => {
-    const logged: string[] = [];
-    const { server, ops } = await serve({ maxConcurrentRequests: 1, maxQueuedRequests: 1 }, logged);
+    const { server, ops, logged, base, first, open } = await oneSlotTaken();
     await using _ = server;
-    const base = server.address.url;
-    let open!: () => void;
-    ops.taskGate = new Promise((resolve) => (open = resolve));
-    const first = send(base, 'POST', '/restart');
-    await until(() => ops.waits.length === 1);
     const second = send(base, 'POST', '/restart');
     await until(() => logged.includes('[rest-api] request waits for a slot'));
     const third = await send(base, 'POST', '/restart');
@@ -106,14 +100,8 @@ describe('limits', () => {
   });
 
   it('takes a queued request out of the queue when its client goes away', async () => {
-    const logged: string[] = [];
-    const { server, ops } = await serve({ maxConcurrentRequests: 1, maxQueuedRequests: 1 }, logged);
+    const { server, ops, logged, base, first, open } = await oneSlotTaken();
     await using _ = server;
-    const base = server.address.url;
-    let open!: () => void;
-    ops.taskGate = new Promise((resolve) => (open = resolve));
-    const first = send(base, 'POST', '/restart');
-    await until(() => ops.waits.length === 1);
     const leaving = connect(server.address.port, '127.0.0.1');
     await once(leaving, 'connect');
     leaving.write('POST /restart HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n');
@@ -129,6 +117,18 @@ describe('limits', () => {
     expect(ops.submitted).toHaveLength(2);
   });
 });
+
+/** One request slot and one queue place; a POST /restart holds the slot until `open()`. */
+async function oneSlotTaken() {
+  const logged: string[] = [];
+  const { server, ops } = await serve({ maxConcurrentRequests: 1, maxQueuedRequests: 1 }, logged);
+  let open!: () => void;
+  ops.taskGate = new Promise((resolve) => (open = resolve));
+  const base = server.address.url;
+  const first = send(base, 'POST', '/restart');
+  await until(() => ops.waits.length === 1);
+  return { server, ops, logged, base, first, open };
+}
 
 function pause(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

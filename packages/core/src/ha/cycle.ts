@@ -108,7 +108,8 @@ export interface HaMemory {
   /** My WAL position at the end of the previous cycle (primary_race_backoff: is WAL still arriving?). */
   readonly lastWalPosition?: number | null;
   /** Highest timeline number seen in the cluster or locally: reserved before a promotion (timeline-reservation.ts). */
-  readonly highestTimelineSeen?: number | null;  /** Who held the lock while the cluster was paused, and whether it may still believe so (paused-leader.ts). */
+  readonly highestTimelineSeen?: number | null;
+  /** Who held the lock while the cluster was paused, and whether it may still believe so (paused-leader.ts). */
   readonly pausedLeader?: PausedLeaderMemory;
 }
 

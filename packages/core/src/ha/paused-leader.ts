@@ -3,7 +3,7 @@
  * paused leader does not: pause means no automatic action, so its primary keeps running cut off from the store,
  * or after its agent was stopped, and it may never hear of a resume. When the lock vanishes from a leader that
  * believed the cluster paused, the others race only once that former leader is seen not running as primary, or
- * when the operator names a failover candidate.
+ * when the operator names a failover candidate after the lock was gone.
  *
  * Two sources tell who such a leader was:
  * - the `status` key: a pgwarden leader adds `paused_leader` (its name and REST URL) to it while it believes the
@@ -21,7 +21,7 @@ import type { IneligibleReason } from './decision.js';
 export interface PausedLeaderMemory {
   /** The lock holder seen on the last cycle with a leader, and whether its member key said it was paused. */
   readonly lastLeader: (PausedLeader & { readonly paused: boolean }) | null;
-  /** A former leader that may still believe the cluster paused, kept until a leader appears or it is seen demoted. */
+  /** A former leader that may still believe the cluster paused, kept until a leader appears (the race asks it first). */
   readonly suspect: PausedLeader | null;
   /** The `failover` key's version while a leader still held the lock: a request to that leader, not an override. */
   readonly failoverWithLeader: ValueVersion | null;

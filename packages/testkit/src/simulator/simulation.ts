@@ -458,9 +458,15 @@ export class Simulation {
    * would meet a new leader. Retries every 10 s until the resume is written.
    */
   resumeWhenSafe(): void {
-    const orphans = this.nodes.filter((node) => !node.alive && node.pg.running);
-    for (const node of orphans) this.restart(node.name);
+    const orphans = this.startOrphanedAgents();
     if (orphans.length || !this.setPaused(false)) this.scheduler.after(10_000, () => this.resumeWhenSafe());
+  }
+
+  /** Starts every agent that is down while its PostgreSQL still runs (stopped while paused); returns their names. */
+  startOrphanedAgents(): string[] {
+    const orphans = this.nodes.filter((node) => !node.alive && node.pg.running).map((node) => node.name);
+    for (const name of orphans) this.restart(name);
+    return orphans;
   }
 
   // ---- the run ----
@@ -626,10 +632,9 @@ export class Simulation {
         const scheduled = !failover && rng.chance(0.15) ? new Date(this.scheduler.now() + rng.int(5_000, 60_000)).toISOString() : null;
         // A forced failover is the operator vouching that no other primary runs. A careful one first starts the
         // agents stopped during maintenance, as before a resume: their PostgreSQL may still be read-write.
-        const orphans = failover ? this.nodes.filter((node) => !node.alive && node.pg.running) : [];
+        const orphans = failover ? this.startOrphanedAgents() : [];
         if (orphans.length) {
-          this.log('operator', `failover to ${candidate ?? '-'} put off: starting the agent of ${orphans.map((node) => node.name).join(', ')} first`);
-          for (const node of orphans) this.restart(node.name);
+          this.log('operator', `failover to ${candidate ?? '-'} put off: started the agent of ${orphans.join(', ')} first`);
           return;
         }
         this.requestSwitchover(name, {
